@@ -38,6 +38,9 @@ _ANAPHORIC = re.compile(
     r"(?:these|this|those|that|it|its|they|their|them|he|she|his|her|such|however|but|yet|still)\b",
     re.I,
 )
+# A sentence is measured against the question's most telling words only: a long, multi-part
+# question cannot be covered by any one sentence, and should not be refused for that.
+_COVER_TERMS = 6
 _TYPE_MISMATCH = 0.8  # support kept by a sentence without the quantity or time asked for
 _HEADING_WEIGHT = 0.5  # a question word found only in the sentence's heading counts this much
 
@@ -92,7 +95,7 @@ def score(question: str, cands: Sequence[Candidate]) -> list[Scored]:
         return []
     df = Counter(t for c in cands for t in c.terms)
     idf = {t: math.log(1 + len(cands) / (1 + df[t])) for t in q_terms}
-    total = sum(idf.values())
+    total = sum(sorted(idf.values(), reverse=True)[:_COVER_TERMS])
     wanted = answer_pattern(question)
     scored = []
     for c in cands:
@@ -100,7 +103,9 @@ def score(question: str, cands: Sequence[Candidate]) -> list[Scored]:
         covered = sum(idf[t] for t in found) + _HEADING_WEIGHT * sum(
             idf[t] for t in (q_terms & c.context) - found
         )
-        support = PASSAGE_WEIGHT * c.passage.score + (1 - PASSAGE_WEIGHT) * covered / total
+        support = PASSAGE_WEIGHT * c.passage.score + (1 - PASSAGE_WEIGHT) * min(
+            1.0, covered / total
+        )
         if wanted is not None and not wanted.search(c.text):
             support *= _TYPE_MISMATCH
         scored.append(Scored(c, support))

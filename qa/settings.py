@@ -18,8 +18,8 @@ class Settings(IndexSettings):
     max_answer_sentences: int = Field(
         3, ge=1, le=10, description="Sentences in an extractive answer."
     )
-    # Calibrated by bench/calibrate_refusal.py on the MultiHop-RAG dev split (see its output in
-    # docs/calibration.md): below this support score the documents are taken not to answer.
+    # Calibrated by bench/calibrate_refusal.py on questions written for it, not the evaluation
+    # cases (output in docs/calibration.md): below this support the documents do not answer.
     refusal_threshold: float = Field(
         0.525, description="Least support score of an answer sentence."
     )
