@@ -1,28 +1,40 @@
 """Finding the files to ingest and reading them into documents.
 
-Handles UTF-8 text and Markdown, either with YAML front matter (its fields become document
-metadata). Not handled yet: other encodings, PDF, HTML, DOCX (each is reported as a failure
-with its reason, never a traceback).
+Formats (``ingest/formats``): text and Markdown in any common encoding, with optional YAML
+front matter (its fields become document metadata); PDF (page by page); HTML (main text
+only); DOCX. A file that cannot be read raises LoadError with the reason, never a traceback.
+Hidden files and folders (name starting with ".") are skipped.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
+from .formats import MARKDOWN_SUFFIXES, SUPPORTED_SUFFIXES, LoadError, Metadata, Span, extract
+from .formats.plain import front_matter
 
-SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Document",
+    "LoadError",
+    "PathFilter",
+    "SourceFile",
+    "discover",
+    "file_sha256",
+    "front_matter",
+    "read_document",
+    "read_path",
+    "title_of",
+]
+
 _TITLE_MAX_CHARS = 150
 _ATX_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_DEFAULT_MAX_BYTES = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -35,23 +47,96 @@ class SourceFile:
 class Document:
     source: str
     path: Path
-    text: str  # the whole file: offsets of chunks and citations point into it
+    text: str  # the file's text (decoded, or extracted from PDF/HTML/DOCX)
     title: str
     sha256: str  # of the file's bytes
     content_start: int = 0  # where the content begins, after any front matter
-    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)  # front matter
+    metadata: Metadata = field(default_factory=dict)  # front matter, or the format's fields
+    pages: tuple[Span, ...] = ()  # PDF: page n is text[pages[n-1][0]:pages[n-1][1]]
+
+    def sections(self) -> list[tuple[int | None, int, int]]:
+        """(page, start, end) of the parts chunked separately: the pages, or the content."""
+        if not self.pages:
+            return [(None, self.content_start, len(self.text))]
+        return [(n, a, b) for n, (a, b) in enumerate(self.pages, 1)]
+
+    def source_text(self, page: int | None = None) -> str:
+        """What chunk and citation offsets point into: a page's text, or the whole text."""
+        if page is None:
+            return self.text
+        a, b = self.pages[page - 1]
+        return self.text[a:b]
 
 
-class LoadError(Exception):
-    """A file that cannot be ingested; the message is the reason shown to the user."""
+class PathFilter:
+    """Include/exclude globs for the files found in folders.
+
+    A pattern without "/" matches a file's name or the name of any folder on its path
+    (``*.pdf``, ``drafts``); a pattern with "/" matches the whole path below the ingested
+    folder (``reports/2024/*.pdf``, ``**/old/**``). ``*`` and ``?`` stay within one name,
+    ``**`` spans folders. Files must match an include pattern (when any is given) and no
+    exclude pattern.
+    """
+
+    def __init__(self, include: Sequence[str] = (), exclude: Sequence[str] = ()):
+        self.include = [_Glob(p) for p in include]
+        self.exclude = [_Glob(p) for p in exclude]
+
+    def wants(self, source: str) -> bool:
+        if any(g.matches(source) for g in self.exclude):
+            return False
+        return not self.include or any(g.matches(source) for g in self.include)
+
+    def skips_folder(self, rel: str) -> bool:
+        return any(g.matches(rel) for g in self.exclude)
+
+
+class _Glob:
+    def __init__(self, pattern: str):
+        self.pattern = pattern.strip().strip("/")
+        self.by_name = "/" not in self.pattern
+        self.regex = re.compile(_translate(self.pattern))
+
+    def matches(self, rel: str) -> bool:
+        if self.by_name:
+            return any(self.regex.fullmatch(part) for part in rel.split("/"))
+        return self.regex.fullmatch(rel) is not None
+
+
+def _translate(pattern: str) -> str:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
 
 
 def discover(
     paths: Iterable[str | os.PathLike[str]],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> tuple[list[SourceFile], list[tuple[str, str]]]:
-    """Supported files under ``paths`` (recursive, hidden ones skipped), and paths that failed."""
+    """Supported files under ``paths`` (recursive, hidden ones skipped), and paths that failed.
+
+    ``include``/``exclude`` globs (see PathFilter) filter the files found in folders; a file
+    named on its own is always taken.
+    """
     files: dict[str, SourceFile] = {}
     failed: list[tuple[str, str]] = []
+    wanted = PathFilter(include, exclude)
 
     def add(path: Path, root: Path) -> None:
         source = path.relative_to(root).as_posix()
@@ -81,68 +166,65 @@ def discover(
                 )
         else:
             for folder, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                rel = Path(folder).relative_to(path).as_posix()
+                prefix = "" if rel == "." else rel + "/"
+                dirs[:] = sorted(
+                    d for d in dirs if not d.startswith(".") and not wanted.skips_folder(prefix + d)
+                )
                 for name in sorted(names):
-                    if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
+                    if (
+                        not name.startswith(".")
+                        and Path(name).suffix.lower() in SUPPORTED_SUFFIXES
+                        and wanted.wants(prefix + name)
+                    ):
                         add(Path(folder) / name, path)
     return sorted(files.values(), key=lambda f: f.source), failed
 
 
-def file_sha256(path: Path) -> tuple[bytes, str]:
+def file_sha256(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
+    """A file's bytes and their hash; LoadError when it is larger than ``max_bytes``."""
+    if max_bytes is not None:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit "
+                "(QA_MAX_FILE_MB)"
+            )
     data = path.read_bytes()
     return data, hashlib.sha256(data).hexdigest()
 
 
-def read_document(file: SourceFile, data: bytes, sha256: str) -> Document:
-    """Decode a file's bytes into a document, or raise LoadError with the reason."""
-    if not data.strip():
-        raise LoadError("empty file")
-    if b"\x00" in data[:8192]:
-        raise LoadError("binary content (NUL bytes) in a text file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise LoadError(
-            f"not UTF-8 text (byte {err.start}: {data[err.start : err.start + 1]!r})"
-        ) from None
-    metadata, content_start = front_matter(text)
-    if not text[content_start:].strip():
-        raise LoadError("no text after the front matter")
-    title = str(metadata.pop("title", "")).strip() or title_of(text[content_start:], file.path)
-    return Document(file.source, file.path, text, title, sha256, content_start, metadata)
+def read_document(
+    file: SourceFile, data: bytes, sha256: str, max_bytes: int = _DEFAULT_MAX_BYTES
+) -> Document:
+    """Read a file's bytes into a document, or raise LoadError with the reason."""
+    got = extract(file.path.suffix.lower(), data, max_bytes)
+    title = got.title.strip()[:_TITLE_MAX_CHARS] or title_of(
+        got.text[got.content_start :], file.path
+    )
+    return Document(
+        file.source,
+        file.path,
+        got.text,
+        title,
+        sha256,
+        got.content_start,
+        dict(got.metadata),
+        got.pages,
+    )
 
 
-def front_matter(text: str) -> tuple[dict[str, str | int | float | bool], int]:
-    """YAML front matter as flat metadata, and the offset where the content starts."""
-    m = _FRONT_MATTER.match(text)
-    if not m:
-        return {}, 0
-    try:
-        data = yaml.safe_load(m.group(1))
-    except yaml.YAMLError as err:
-        raise LoadError(f"invalid YAML front matter: {str(err).splitlines()[0]}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise LoadError("front matter is not a mapping of field: value")
-    return {str(k): _scalar(v) for k, v in data.items() if v is not None}, m.end()
-
-
-def _scalar(value: Any) -> str | int | float | bool:
-    """A value Chroma can store: scalars as they are, dates as ISO text, the rest as JSON."""
-    if isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-        return ", ".join(str(v) for v in value)
-    return json.dumps(value, default=str, ensure_ascii=False)
+def read_path(path: str | os.PathLike[str]) -> Document:
+    """One file as ingestion reads it: the text that offsets point into, its pages, its title."""
+    p = Path(path).expanduser().resolve()
+    data, sha = file_sha256(p)
+    return read_document(SourceFile(p, p.name), data, sha)
 
 
 def title_of(text: str, path: Path) -> str:
     """A Markdown file's first heading, else a short first line, else the file name."""
     lines = [ln.strip() for ln in text.splitlines()[:40] if ln.strip()]
-    if path.suffix.lower() in (".md", ".markdown"):
+    if path.suffix.lower() in MARKDOWN_SUFFIXES:
         for line in lines:
             m = _ATX_HEADING.match(line)
             if m:

@@ -19,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 
 from .embeddings import make_embeddings, token_facts
 from .load import Document, LoadError, SourceFile, discover, file_sha256, read_document
+from .lock import writer_lock
 from .settings import IndexSettings
 from .split import SentenceChunker
 from .store import DocRecord, Index, StoredChunk
@@ -45,17 +46,23 @@ class Report:
     chunks_embedded: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
+    embedding_seconds: float = 0.0  # spent embedding and storing chunks
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_embedded / self.embedding_seconds if self.embedding_seconds else 0.0
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
     def summary(self) -> str:
+        rate = f" at {self.chunks_per_second:.1f} chunks/s" if self.chunks_embedded else ""
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, "
             f"{len(self.deleted)} deleted, {len(self.failed)} failed "
-            f"({self.chunks_embedded} chunks embedded, {self.chunks_deleted} removed, "
+            f"({self.chunks_embedded} chunks embedded{rate}, {self.chunks_deleted} removed, "
             f"{self.seconds:.1f} s)"
         )
 
@@ -81,25 +88,38 @@ def fingerprint(settings: IndexSettings, model_id: str) -> str:
 
 
 def chunk_document(doc: Document, chunker: SentenceChunker) -> list[StoredChunk]:
+    """A document's chunks; a paged one (PDF) is chunked page by page.
+
+    ``start``/``end`` in a chunk's metadata point into ``doc.source_text(page)``: the whole
+    text, or for a paged document the text of its ``page`` (1-based), counted from the start
+    of that page. Either way the body is ``source_text[start:end]``.
+    """
     header = header_for(doc)
     doc_meta = {(f"doc_{k}" if k in RESERVED_KEYS else k): v for k, v in doc.metadata.items()}
     chunks = []
-    for seq, (start, end) in enumerate(chunker.split(doc.text, header, doc.content_start)):
-        body = doc.text[start:end]
-        text = header + body
-        key = f"{doc.source}\x00{start}\x00{end}\x00{text}".encode()
-        metadata = {
-            **doc_meta,
-            "source": doc.source,
-            "title": doc.title,
-            "start": start,
-            "end": end,
-            "body_start": len(header),  # text[body_start:] is the body, doc.text[start:end]
-            "seq": seq,
-            "sha256": hashlib.sha256(body.encode()).hexdigest(),
-            "doc_sha256": doc.sha256,
-        }
-        chunks.append(StoredChunk(hashlib.sha256(key).hexdigest()[:32], text, metadata))
+    seq = 0
+    for page, first, last in doc.sections():
+        for start, end in chunker.split(doc.text, header, first, last):
+            body = doc.text[start:end]
+            text = header + body
+            # Offsets in doc.text keep ids unique across pages (and unchanged for unpaged docs).
+            key = f"{doc.source}\x00{start}\x00{end}\x00{text}".encode()
+            origin = first if page is not None else 0
+            metadata = {
+                **doc_meta,
+                "source": doc.source,
+                "title": doc.title,
+                "start": start - origin,
+                "end": end - origin,
+                "body_start": len(header),  # text[body_start:] is the body
+                "seq": seq,
+                "sha256": hashlib.sha256(body.encode()).hexdigest(),
+                "doc_sha256": doc.sha256,
+            }
+            if page is not None:
+                metadata["page"] = page
+            chunks.append(StoredChunk(hashlib.sha256(key).hexdigest()[:32], text, metadata))
+            seq += 1
     return chunks
 
 
@@ -110,27 +130,34 @@ def ingest(
     embeddings: Embeddings | None = None,
     prune: bool = False,
     reindex: bool = False,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     on_progress: ProgressFn | None = None,
 ) -> Report:
     """Bring the index up to date with the files under ``paths``.
 
     ``prune`` deletes the documents of the index that this run did not find; ``reindex`` first
-    empties the index (needed after changing the embedding model).
+    empties the index (needed after changing the embedding model). ``include``/``exclude``
+    globs filter the files found in folders (``ingest.load.PathFilter``). Raises IndexBusyError
+    when another ingestion is writing to the same index.
     """
     started = time.perf_counter()
     settings = settings or IndexSettings.load()
     embeddings = embeddings or make_embeddings(settings)
     report = Report()
-    files, report.failed = discover(paths)
-    with Index(settings, embeddings, check_model=not reindex) as index:
+    files, report.failed = discover(paths, include, exclude)
+    max_bytes = int(settings.max_file_mb * 1_000_000)
+    with writer_lock(settings), Index(settings, embeddings, check_model=not reindex) as index:
         if reindex:
             index.reset()
         chunker = SentenceChunker(
             token_facts(embeddings), settings.chunk_tokens, settings.chunk_overlap_tokens
         )
         fp = fingerprint(settings, index.model_id)
-        plans = _plan(files, index, chunker, fp, report, on_progress)
+        plans = _plan(files, index, chunker, fp, max_bytes, report, on_progress)
+        embedding_started = time.perf_counter()
         _store(plans, index, fp, settings.embedding_batch_size, report, on_progress)
+        report.embedding_seconds = time.perf_counter() - embedding_started
         if prune:
             _prune(index, {f.source for f in files}, report)
     report.seconds = time.perf_counter() - started
@@ -142,18 +169,19 @@ def _plan(
     index: Index,
     chunker: SentenceChunker,
     fp: str,
+    max_bytes: int,
     report: Report,
     on_progress: ProgressFn | None,
 ) -> list[_Plan]:
     plans = []
     for i, file in enumerate(files, 1):
         try:
-            data, sha = file_sha256(file.path)
+            data, sha = file_sha256(file.path, max_bytes)
             record = index.records.get(file.source)
             if record and record.sha256 == sha and record.fingerprint == fp:
                 report.unchanged.append(file.source)
                 continue
-            doc = read_document(file, data, sha)
+            doc = read_document(file, data, sha, max_bytes)
             chunks = chunk_document(doc, chunker)
         except (LoadError, OSError) as err:
             report.failed.append((str(file.path), str(err)))
@@ -214,7 +242,7 @@ def _finish(plan: _Plan, index: Index, fp: str, report: Report) -> None:
 
 
 def _prune(index: Index, present: set[str], report: Report) -> None:
-    known = {r.source for r in index.records.all()} | index.stored_sources()
+    known = {r.source for r in index.records.all()} | set(index.stored_sources())
     for source in sorted(known - present):
         report.chunks_deleted += index.delete_document(source)
         report.deleted.append(source)

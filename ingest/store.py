@@ -1,55 +1,53 @@
-"""The index on disk: a Chroma collection of chunks, and a record of each ingested document.
+"""The index: a Chroma collection of chunks, and a record of each ingested document.
 
-Layout of ``QA_INDEX_DIR``::
+Embedded (default), in ``QA_INDEX_DIR``::
 
     chroma/          Chroma PersistentClient data (the chunks, their vectors and metadata)
-    records.sqlite   one row per document: file hash, chunking fingerprint, chunk count, time;
-                     and the embedding model the collection was built with
+    records.sqlite   one row per document: file hash, chunking fingerprint, chunk count, time
 
-A document's row is written only after all its chunks are stored and its stale chunks deleted,
-so an interrupted ingestion leaves rows that are either complete or absent: the next run redoes
-the absent ones, and the deterministic chunk ids make the redo write no duplicate.
+With ``QA_CHROMA_URL`` (server mode) the chunks are in the server's collection and the records
+in a companion collection beside it (see ``ingest/records.py`` for why).
+
+The collection's own metadata names the embedding model and vector size it was built with, so
+any client, ingesting or querying, finds out when its model does not fit. A document's record
+is written only after all its chunks are stored and its stale chunks deleted, so an interrupted
+ingestion leaves records that are either complete or absent: the next run redoes the absent
+ones, and the deterministic chunk ids make the redo write no duplicate.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import chromadb
-from chromadb.config import Settings as ChromaSettings
+from chromadb.api.models.Collection import Collection
+from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from .client import make_client, server_errors
 from .embeddings import token_facts
+from .errors import IndexMismatchError, IndexNotFoundError, IndexUnavailableError
+from .records import ChromaRecords, DocRecord, Records, SqliteRecords
 from .settings import IndexSettings
 
-_RECORDS_FILE = "records.sqlite"
-_CHROMA_DIR = "chroma"
+__all__ = [
+    "DocRecord",
+    "Index",
+    "IndexMismatchError",
+    "IndexNotFoundError",
+    "IndexUnavailableError",
+    "StoredChunk",
+]
+
+RECORDS_FILE = "records.sqlite"
 _PAGE = 5000  # ids per Chroma get/delete call, below its maximum batch size
-
-
-class IndexNotFoundError(RuntimeError):
-    """There is no index where the settings point."""
-
-
-class IndexMismatchError(RuntimeError):
-    """The index was built with another embedding model than the one configured."""
-
-
-@dataclass(frozen=True)
-class DocRecord:
-    source: str
-    path: str
-    sha256: str
-    fingerprint: str  # chunker + model: a change means the file must be chunked again
-    title: str
-    chunks: int
-    chars: int
-    ingested_at: float
+_MODEL_KEY = "embedding_model"  # collection metadata
+_DIMENSION_KEY = "embedding_dimension"
 
 
 @dataclass(frozen=True)
@@ -57,67 +55,6 @@ class StoredChunk:
     id: str
     text: str  # what is embedded and stored: header + body
     metadata: dict[str, Any]
-
-
-class Records:
-    """The SQLite record of ingested documents and of the index's model."""
-
-    def __init__(self, path: Path):
-        # check_same_thread=False: the web app reads from worker threads; sqlite serializes.
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS documents (
-                source TEXT PRIMARY KEY, path TEXT NOT NULL, sha256 TEXT NOT NULL,
-                fingerprint TEXT NOT NULL, title TEXT NOT NULL, chunks INTEGER NOT NULL,
-                chars INTEGER NOT NULL, ingested_at REAL NOT NULL);
-            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            """
-        )
-
-    def get(self, source: str) -> DocRecord | None:
-        row = self._db.execute("SELECT * FROM documents WHERE source = ?", (source,)).fetchone()
-        return DocRecord(*row) if row else None
-
-    def all(self) -> list[DocRecord]:
-        return [DocRecord(*r) for r in self._db.execute("SELECT * FROM documents ORDER BY source")]
-
-    def put(self, rec: DocRecord) -> None:
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rec.source,
-                    rec.path,
-                    rec.sha256,
-                    rec.fingerprint,
-                    rec.title,
-                    rec.chunks,
-                    rec.chars,
-                    rec.ingested_at,
-                ),
-            )
-
-    def delete(self, source: str) -> None:
-        with self._db:
-            self._db.execute("DELETE FROM documents WHERE source = ?", (source,))
-
-    def meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
-    def clear(self) -> None:
-        with self._db:
-            self._db.execute("DELETE FROM documents")
-            self._db.execute("DELETE FROM meta")
-
-    def close(self) -> None:
-        self._db.close()
 
 
 class Index:
@@ -131,88 +68,173 @@ class Index:
         create: bool = True,
         check_model: bool = True,
     ):
+        self.settings = settings
         self.dir = Path(settings.index_dir)
-        if not (self.dir / _RECORDS_FILE).exists():
-            if not create:
-                raise IndexNotFoundError(
-                    f"no index in {self.dir.resolve()}: run `python -m ingest PATH` first "
-                    "(or set QA_INDEX_DIR to the folder of an existing index)"
-                )
-            self.dir.mkdir(parents=True, exist_ok=True)
-        self.records = Records(self.dir / _RECORDS_FILE)
+        self.url = settings.chroma_url
+        self.embeddings = embeddings
         self.model_id = token_facts(embeddings).model_id
-        self.client = chromadb.PersistentClient(
-            path=str(self.dir / _CHROMA_DIR),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-        )
-        self.vectorstore = Chroma(
-            client=self.client,
-            collection_name=settings.collection,
-            embedding_function=embeddings,
-            collection_configuration={"hnsw": {"space": "cosine"}},
-        )
+        self.records: Records
+        if self.url is None:
+            if not (self.dir / RECORDS_FILE).exists():
+                if not create:
+                    raise IndexNotFoundError(
+                        f"no index in {self.dir.resolve()}: run `python -m ingest PATH` first "
+                        "(or set QA_INDEX_DIR to the folder of an existing index)"
+                    )
+                self.dir.mkdir(parents=True, exist_ok=True)
+            self.records = SqliteRecords(self.dir / RECORDS_FILE)
+            self.client = make_client(settings)
+        else:
+            self.client = make_client(settings)
+            with self.guard():
+                if not create:
+                    self._require_collection()
+                self.records = ChromaRecords(
+                    self.client, f"{settings.collection}-records", self.guard
+                )
+        with self.guard():
+            self.vectorstore = IndexChroma(
+                self,
+                client=self.client,
+                collection_name=settings.collection,
+                embedding_function=embeddings,
+                collection_configuration={"hnsw": {"space": "cosine"}},
+            )
+            self._check_generation()
         if check_model:
             self.check_model()
 
+    @property
+    def where(self) -> str:
+        """The index as the user knows it, for messages."""
+        if self.url is None:
+            return f"the index in {self.dir}"
+        return f"collection {self.settings.collection!r} on the Chroma server at {self.url}"
+
+    def guard(self) -> AbstractContextManager[None]:
+        """Context in which a lost Chroma server becomes IndexUnavailableError."""
+        return server_errors(self.url, self.settings.chroma_timeout)
+
+    @property
+    def collection(self) -> Collection:
+        return self.vectorstore._collection
+
+    def _require_collection(self) -> None:
+        try:
+            self.client.get_collection(self.settings.collection)
+        except (NotFoundError, ValueError):
+            raise IndexNotFoundError(
+                f"no collection {self.settings.collection!r} on the Chroma server at "
+                f"{self.url}: run `python -m ingest PATH` with QA_CHROMA_URL set first"
+            ) from None
+
+    def _check_generation(self) -> None:
+        """Forget the records when the collection they describe was deleted and made again."""
+        current = str(self.collection.id)
+        known = self.records.meta("collection_id")
+        if known == current:
+            return
+        if known is not None:
+            self.records.clear()
+        self.records.set_meta("collection_id", current)
+
+    def built_with(self) -> tuple[str | None, int | None]:
+        """The embedding model and vector size the collection was built with (None: empty)."""
+        meta = self.collection.metadata or {}
+        # Indexes from before the collection carried it keep the model in their records.
+        model = meta.get(_MODEL_KEY) or self.records.meta("model_id")
+        dim = meta.get(_DIMENSION_KEY)
+        return (str(model) if model else None), (int(dim) if dim is not None else None)
+
     def check_model(self) -> None:
-        built_with = self.records.meta("model_id")
-        if built_with is not None and built_with != self.model_id:
+        model, _ = self.built_with()
+        if model is not None and model != self.model_id:
             raise IndexMismatchError(
-                f"the index in {self.dir} was built with {built_with}, but the configured model "
-                f"is {self.model_id}. Rebuild it with `python -m ingest --reindex PATH`, or set "
-                f"QA_EMBEDDING_MODEL back to the model it was built with."
+                f"{self.where} was built with {model}, but the configured model is "
+                f"{self.model_id}. Rebuild it with `python -m ingest --reindex PATH`, or set "
+                "QA_EMBEDDING_MODEL back to the model it was built with."
             )
 
+    def check_dimension(self, dimension: int) -> None:
+        model, built = self.built_with()
+        if built is not None and built != dimension:
+            raise IndexMismatchError(
+                f"{self.where} holds {built}-dimensional vectors (from {model}), but "
+                f"{self.model_id} makes {dimension}-dimensional ones. Rebuild it with "
+                "`python -m ingest --reindex PATH`, or set QA_EMBEDDING_MODEL back to the model "
+                "it was built with."
+            )
+
+    def _stamp(self, dimension: int) -> None:
+        """Write the model and vector size into the collection on its first chunks."""
+        self.check_dimension(dimension)
+        meta = dict(self.collection.metadata or {})
+        if _MODEL_KEY not in meta:
+            meta |= {_MODEL_KEY: self.model_id, _DIMENSION_KEY: dimension}
+            self.collection.modify(metadata=meta)
+
     def count(self) -> int:
-        return self.vectorstore._collection.count()
+        with self.guard():
+            return self.collection.count()
 
     def chunk_ids(self, source: str) -> set[str]:
-        return set(self.vectorstore.get(where={"source": source}, include=[])["ids"])
+        with self.guard():
+            return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
     def add(self, chunks: Sequence[StoredChunk]) -> None:
         """Embed and store chunks (an upsert: storing an id twice keeps one copy)."""
         if not chunks:
             return
-        if self.records.meta("model_id") is None:
-            self.records.set_meta("model_id", self.model_id)
-        self.vectorstore.add_texts(
-            [c.text for c in chunks],
-            metadatas=[c.metadata for c in chunks],
-            ids=[c.id for c in chunks],
-        )
+        texts = [c.text for c in chunks]
+        vectors = self.embeddings.embed_documents(texts)
+        with self.guard():
+            self._stamp(len(vectors[0]))
+            self.collection.upsert(
+                ids=[c.id for c in chunks],
+                embeddings=vectors,  # type: ignore[arg-type]
+                metadatas=[c.metadata for c in chunks],
+                documents=texts,
+            )
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         ids = list(ids)
-        for i in range(0, len(ids), _PAGE):
-            self.vectorstore.delete(ids=ids[i : i + _PAGE])
+        with self.guard():
+            for i in range(0, len(ids), _PAGE):
+                self.collection.delete(ids=ids[i : i + _PAGE])
 
     def delete_document(self, source: str) -> int:
         """Remove a document's chunks, then its record; returns how many chunks went."""
         ids = self.chunk_ids(source)
         self.delete_ids(sorted(ids))
-        self.records.delete(source)
+        with self.guard():
+            self.records.delete(source)
         return len(ids)
 
-    def stored_sources(self) -> set[str]:
-        """Every source that has chunks in Chroma, recorded or not (orphans of a crash)."""
-        sources: set[str] = set()
+    def stored_sources(self) -> dict[str, int]:
+        """Chunks per source in Chroma, recorded or not (unrecorded: orphans of a crash)."""
+        sources: dict[str, int] = {}
         for metadatas in self._pages(include=["metadatas"]):
-            sources.update(str(m["source"]) for m in metadatas if m and "source" in m)
+            for m in metadatas:
+                if m and "source" in m:
+                    sources[str(m["source"])] = sources.get(str(m["source"]), 0) + 1
         return sources
 
     def _pages(self, include: list[str]) -> Iterator[list[Any]]:
         offset = 0
         while True:
-            page = self.vectorstore.get(include=include, limit=_PAGE, offset=offset)
+            with self.guard():
+                page = self.collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
             if not page["ids"]:
                 return
-            yield page["metadatas"]
+            yield page["metadatas"] or []
             offset += len(page["ids"])
 
     def reset(self) -> None:
         """Drop every chunk and record: the start of a rebuild with another model."""
-        self.vectorstore.reset_collection()
-        self.records.clear()
+        with self.guard():
+            self.vectorstore.reset_collection()
+            self.records.clear()
+            self.records.set_meta("collection_id", str(self.collection.id))
 
     def close(self) -> None:
         self.records.close()
@@ -222,3 +244,25 @@ class Index:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class IndexChroma(Chroma):
+    """langchain's Chroma, checking the query vector's size and the server's reachability."""
+
+    def __init__(self, index: Index, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._index = index
+
+    def similarity_search_by_vector_with_relevance_scores(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: dict[str, str] | None = None,
+        where_document: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        self._index.check_dimension(len(embedding))
+        with self._index.guard():
+            return super().similarity_search_by_vector_with_relevance_scores(
+                embedding, k, filter, where_document, **kwargs
+            )

@@ -66,7 +66,7 @@ class Scored:
 
 def candidates(passages: Sequence[Passage]) -> list[Candidate]:
     """The sentences of the passages, once each (overlapping chunks repeat sentences)."""
-    seen: set[tuple[str, int, int]] = set()
+    seen: set[tuple[str, int | None, int, int]] = set()  # offsets count within a PDF's page
     out = []
     for p in passages:
         spans = sentence_spans(p.text)
@@ -77,7 +77,7 @@ def candidates(passages: Sequence[Passage]) -> list[Candidate]:
                 continue
             if i > 0 and _ANAPHORIC.match(p.text, a):
                 a = spans[i - 1][0]
-            key = (p.source, p.start + a, p.start + b)
+            key = (p.source, p.page, p.start + a, p.start + b)
             text = p.text[a:b]
             if key in seen or len(text.split()) < _MIN_WORDS:
                 continue
@@ -128,6 +128,7 @@ def select(scored: Sequence[Scored], threshold: float, max_sentences: int) -> li
         c = s.candidate
         overlaps = any(
             c.passage.source == o.candidate.passage.source
+            and c.passage.page == o.candidate.passage.page
             and c.start < o.candidate.end
             and o.candidate.start < c.end
             for o in chosen

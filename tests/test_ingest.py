@@ -117,22 +117,24 @@ def test_broken_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "good.txt").write_text("A good document with one sentence.")
-    (folder / "latin1.txt").write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    (folder / "latin1.txt").write_bytes("Un caf\u00e9 au lait, s'il vous pla\u00eet.".encode("latin-1"))
     (folder / "empty.md").write_text("")
+    (folder / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (folder / "big.md").write_text("# Big\n" + "A sentence of filler text. " * 50_000)
     report = ingest.ingest(
         [folder, tmp_path / "nope"],
-        settings=IndexSettings(index_dir=tmp_path / "idx"),
+        settings=IndexSettings(index_dir=tmp_path / "idx", max_file_mb=1),
         embeddings=CountingEmbeddings(),
     )
-    assert report.added == ["good.txt"]
+    assert report.added == ["good.txt", "latin1.txt"]
     reasons = {Path(p).name: r for p, r in report.failed}
     assert reasons == {
-        "latin1.txt": reasons["latin1.txt"],
         "empty.md": "empty file",
+        "binary.txt": "binary content (NUL bytes) in a text file",
+        "big.md": "file is 1.4 MB, over the 1 MB limit (QA_MAX_FILE_MB)",
         "nope": "no such file or folder",
     }
-    assert "not UTF-8" in reasons["latin1.txt"]
-    assert not report.ok and "3 failed" in report.summary()
+    assert not report.ok and "4 failed" in report.summary()
 
 
 def test_interrupted_ingestion_is_completed_by_the_next_run(tmp_path: Path) -> None:

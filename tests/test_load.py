@@ -69,7 +69,7 @@ def test_markdown_title_is_the_first_heading_and_text_title_the_first_short_line
         (b"", "empty file"),
         (b"  \n\n", "empty file"),
         (b"abc\x00def", "binary content"),
-        ("caf\u00e9".encode("latin-1"), "not UTF-8 text"),
+        (b"\xff\xfe\x00\xd8", "invalid utf-16 text after its byte-order mark"),
         (b"---\ntitle: [unclosed\n---\nbody\n", "invalid YAML front matter"),
         (b"---\n- a list\n---\nbody\n", "front matter is not a mapping"),
         (b"---\ntitle: only front matter\n---\n", "no text after the front matter"),
