@@ -117,7 +117,8 @@ def test_broken_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "good.txt").write_text("A good document with one sentence.")
-    (folder / "latin1.txt").write_bytes("Un caf\u00e9 au lait, s'il vous pla\u00eet.".encode("latin-1"))
+    latin1 = "Un caf\u00e9 au lait, s'il vous pla\u00eet.".encode("latin-1")
+    (folder / "latin1.txt").write_bytes(latin1)
     (folder / "empty.md").write_text("")
     (folder / "binary.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     (folder / "big.md").write_text("# Big\n" + "A sentence of filler text. " * 50_000)
