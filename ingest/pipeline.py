@@ -72,6 +72,7 @@ class _Plan:
     doc: Document
     status: Literal["added", "updated"]
     new: list[StoredChunk]  # chunks not stored yet: the only ones embedded
+    kept: list[StoredChunk]  # chunks stored already: their metadata may still need refreshing
     stale: set[str]  # stored ids of the old version that the new one does not have
     chunks: int  # of the new version, stored or not
     pending: int  # of ``new``, not stored yet
@@ -191,9 +192,10 @@ def _plan(
                 on_progress("reading", i, len(files))
         stored = index.chunk_ids(file.source)
         new = [c for c in chunks if c.id not in stored]
+        kept = [c for c in chunks if c.id in stored]
         stale = stored - {c.id for c in chunks}
         status: Literal["added", "updated"] = "updated" if record or stored else "added"
-        plans.append(_Plan(doc, status, new, stale, len(chunks), len(new)))
+        plans.append(_Plan(doc, status, new, kept, stale, len(chunks), len(new)))
     return plans
 
 
@@ -222,7 +224,9 @@ def _store(
 
 
 def _finish(plan: _Plan, index: Index, fp: str, report: Report) -> None:
-    """All of a document's new chunks are stored: drop its old ones, then record it."""
+    """All of a document's new chunks are stored: refresh the metadata of the chunks it kept
+    (front matter, file hash), drop its old ones, then record it."""
+    index.refresh_metadata(plan.kept)
     index.delete_ids(sorted(plan.stale))
     report.chunks_deleted += len(plan.stale)
     doc = plan.doc

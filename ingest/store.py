@@ -196,6 +196,26 @@ class Index:
                 documents=texts,
             )
 
+    def refresh_metadata(self, chunks: Sequence[StoredChunk]) -> None:
+        """Give stored chunks their new metadata where it differs (text and vector are kept)."""
+        for i in range(0, len(chunks), _PAGE):
+            page = chunks[i : i + _PAGE]
+            with self.guard():
+                got = self.collection.get(ids=[c.id for c in page], include=["metadatas"])
+            before = dict(zip(got["ids"], got["metadatas"] or [], strict=True))
+            ids, metadatas = [], []
+            for c in page:
+                old = dict(before.get(c.id) or {})
+                if old != c.metadata:
+                    ids.append(c.id)
+                    # subtle: Chroma merges metadata on update; None removes a key.
+                    metadatas.append(
+                        {**dict.fromkeys(old.keys() - c.metadata.keys()), **c.metadata}
+                    )
+            if ids:
+                with self.guard():
+                    self.collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]
+
     def delete_ids(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         with self.guard():
