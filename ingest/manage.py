@@ -60,9 +60,10 @@ def delete_documents(
     embeddings = embeddings or make_embeddings(settings)
     deleted: dict[str, int] = {}
     missing: list[str] = []
+    # The index first: asking to delete from an index that does not exist creates nothing.
     with (
-        writer_lock(settings),
         Index(settings, embeddings, create=False, check_model=False) as index,
+        writer_lock(settings),
     ):
         for source in sources:
             if index.records.get(source) is None and not index.chunk_ids(source):

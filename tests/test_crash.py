@@ -159,23 +159,28 @@ def test_sigkill_during_an_update_with_prune_then_rerun_equals_a_clean_run(
     assert_same_index(index, clean)
 
 
-def test_a_second_ingestion_is_turned_away_while_one_runs(tmp_path: Path) -> None:
+def test_a_second_ingestion_is_turned_away_while_one_runs(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "a.txt").write_text("Some text. More text.")
     index = tmp_path / "idx"
     settings = IndexSettings(index_dir=index)
+    assert ingest.ingest([folder], settings=settings, embeddings=embeddings).added == ["a.txt"]
+    (folder / "b.txt").write_text("Another text. It waits.")
     with writer_lock(settings):
         run = _ingest(folder, index)
         with pytest.raises(ingest.IndexBusyError, match=f"pid {os.getpid()}"):
-            ingest.ingest([folder], settings=settings)
+            ingest.ingest([folder], settings=settings, embeddings=embeddings)
         with pytest.raises(ingest.IndexBusyError):
-            ingest.delete_documents(["a.txt"], settings)
+            ingest.delete_documents(["a.txt"], settings, embeddings)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"another ingestion is writing to the index in {index} (pid {os.getpid()}" in (
         run.stderr
     )
-    assert ingest.ingest([folder], settings=settings).added == ["a.txt"]  # the lock is free again
+    # The lock is free again, and nothing was written while it was held.
+    report = ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    assert (report.added, report.unchanged) == (["b.txt"], ["a.txt"])
+    assert ingest.delete_documents(["a.txt"], settings, embeddings) == ({"a.txt": 1}, [])
 
 
 def test_two_ingestions_started_together_leave_a_clean_index(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]

@@ -158,6 +158,9 @@ RUSSIAN = "Привет, как дела? Это тестовый докумен
         (RUSSIAN, "cp1251"),
         ("Türkçe öğrenmek güzeldir. Şu anda İstanbul'da yaşıyorum ve çalışıyorum.", "cp1254"),
         ("Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig.", "cp1250"),
+        (RUSSIAN, "koi8-r"),
+        ("日本語のテキストです。これはテストです。東京は大きな都市です。", "shift_jis"),
+        ("这是一个中文测试文件。北京是中国的首都。", "gb18030"),
         (FRENCH, "utf-8"),
         (FRENCH, "utf-8-sig"),
         (GERMAN, "utf-16"),
@@ -168,6 +171,17 @@ def test_text_in_common_encodings_is_decoded(tmp_path: Path, text: str, encoding
     path = tmp_path / "doc.txt"
     path.write_bytes(text.encode(encoding))
     assert read_path(path).text == text
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_html_without_declared_encoding_is_decoded_like_text(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "page.html"
+    article = f"<article><h1>Café</h1><p>{FRENCH}</p><p>{FRENCH}</p></article>"
+    path.write_bytes(
+        f"<html><head><title>Café</title></head><body>{article}</body></html>".encode(encoding)
+    )
+    doc = read_path(path)
+    assert doc.title == "Café" and FRENCH in doc.text
 
 
 def test_utf16_without_bom_reads_as_binary_not_garbage(tmp_path: Path) -> None:

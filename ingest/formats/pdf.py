@@ -41,7 +41,14 @@ def _read(data: bytes) -> Extracted:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF: it needs a password to open")
-        texts = [page.extract_text() or "" for page in reader.pages]
+        texts = []
+        for n, page in enumerate(reader.pages, 1):
+            try:
+                texts.append(page.extract_text() or "")
+            except Exception as err:
+                raise LoadError(
+                    f"page {n} of {len(reader.pages)} cannot be read ({type(err).__name__}: {err})"
+                ) from None
         info = reader.metadata
         title = str(info.title or "").strip() if info else ""
     except LoadError:

@@ -61,16 +61,26 @@ def decode(data: bytes) -> str:
     return _guess(data)
 
 
+# The legacy encodings text files are actually written in. Asked first, because among all
+# code pages charset-normalizer's ranking can prefer a rare one (cp775, cp1006) that happens
+# to read the bytes as plausibly; only when none of these fits is every code page considered.
+_COMMON = [
+    "cp1252", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "koi8_r", "koi8_u", "iso8859_2", "iso8859_5", "iso8859_7", "iso8859_15", "cp874",
+    "shift_jis", "cp932", "euc_jp", "gb18030", "big5", "euc_kr", "cp949",
+]  # fmt: skip
+
+
 def _guess(data: bytes) -> str:
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(data))
+    matches = list(from_bytes(data, cp_isolation=_COMMON)) or list(from_bytes(data))
     if not matches:
         raise LoadError("not text in any known encoding (binary content?)")
     best = matches[0]
-    # subtle: on short Western European text several code pages look alike to it (cp775,
-    # cp1250, even cp1006 for "café"), and it takes the first. Windows-1252, the most common
-    # legacy encoding (a superset of Latin-1's letters), wins when it is among the plausible
+    # subtle: on Western European text several code pages read the bytes alike (cp1250,
+    # cp1257 for "café"), and charset-normalizer takes the first. Windows-1252, the most
+    # common of them (a superset of Latin-1's letters), wins when it is among the plausible
     # readings and reads at least as much like a language as the first one (coherence).
     try:
         western = data.decode("cp1252")

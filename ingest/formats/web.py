@@ -8,33 +8,37 @@ Not handled: pages whose content is built by JavaScript (the HTML has no text to
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 
 from .base import Extracted, LoadError, Metadata
+from .plain import decode
+
+# A page that declares its encoding is decoded by trafilatura as declared.
+_DECLARED = re.compile(rb"<meta[^>]+charset\s*=", re.IGNORECASE)
 
 
 def read(data: bytes) -> Extracted:
-    if not data.strip():
-        raise LoadError("empty file")
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise LoadError("binary content (NUL bytes) in an HTML file")
+    # Undeclared: decode as plain text is (BOM, UTF-8, else the best guess preferring
+    # Windows-1252), which reads a Latin-1 page right where trafilatura's own guess does not.
+    markup: str | bytes = data if _DECLARED.search(data[:4096]) else decode(data)
     logger = logging.getLogger("trafilatura")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _read(data)
+            return _read(markup)
     finally:
         logger.setLevel(level)
 
 
-def _read(data: bytes) -> Extracted:
+def _read(markup: str | bytes) -> Extracted:
     import trafilatura
 
     try:
         doc = trafilatura.bare_extraction(
-            data,
+            markup,
             with_metadata=True,
             include_comments=False,
             include_tables=True,
