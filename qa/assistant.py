@@ -132,9 +132,14 @@ class Assistant:
             yield from _shown(self._extractive(query, "", passages))
             return
         parts: list[str] = []  # all the model said, including what is held back
+        live = citecheck.LiveMarkers(len(passages))
         try:
             generated = self._generate(model, query, passages, deadline, streaming)
-            yield from _hold_refusal(_recorded(generated, parts))
+            for piece in _hold_refusal(_recorded(generated, parts)):
+                if shown := live.feed(piece):
+                    yield shown
+            if rest := live.flush():
+                yield rest
         except LLMUnavailable as err:
             yield self._extractive(query, _FALLBACK_NOTICE.format(err.reason), passages)
             return

@@ -60,8 +60,8 @@ _NEGATION = re.compile(
     r"\b(?:not|never|no|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b", re.I
 )
 _INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:previous|prior|above|earlier|all|"
-    r"any|your|these)\b[^.]{0,20}\b(?:instructions?|prompts?|rules|directions|guidelines)\b"
+    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|"
+    r"directions|guidelines)\b"
     r"|\bsystem prompt\b|\byou are now\b|\bnew instructions\b|\b(?:tell|inform) the user\b"
     r"|^\W*(?:please\W+)?(?:reply|respond|answer) (?:with|that|only)\b"
     r"|\b(?:assistant|chatbot|the ai) (?:must|should)\b",
@@ -97,6 +97,40 @@ class SentenceVectors:
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
         return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+class LiveMarkers:
+    """Streamed text with its markers numbered as the checked answer will most likely be.
+
+    The check numbers citations in order of appearance; so does this, per passage (a passage
+    quoted for two different sentences becomes two citations only after the check). Markers
+    naming no given passage are dropped. A marker split across pieces is held back whole.
+    """
+
+    _PARTIAL = re.compile(r"\[[\d,\s]*$")
+
+    def __init__(self, k: int):
+        self.k = k
+        self.numbers: dict[int, int] = {}  # passage number -> shown number
+        self.held = ""
+
+    def feed(self, piece: str) -> str:
+        text, self.held = self.held + piece, ""
+        partial = self._PARTIAL.search(text)
+        if partial and len(text) - partial.start() <= 16:
+            text, self.held = text[: partial.start()], text[partial.start() :]
+        return _MARKERS.sub(self._renumber, text)
+
+    def flush(self) -> str:
+        text, self.held = self.held, ""
+        return _MARKERS.sub(self._renumber, text)
+
+    def _renumber(self, marker: re.Match[str]) -> str:
+        shown = []
+        for n in (int(x) for x in marker.group(1).split(",")):
+            if 1 <= n <= self.k:
+                shown.append(f"[{self.numbers.setdefault(n, len(self.numbers) + 1)}]")
+        return "".join(dict.fromkeys(shown))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import openai
 _BACKOFF_FIRST = 0.5  # seconds before the first retry; doubled each time, with jitter
 _BACKOFF_MAX = 8.0
 _RETRY_AFTER_MAX = 60.0  # a server asking for longer is not waited for
+_HTTP_GRACE = 0.5  # seconds
 
 
 class LLMUnavailable(Exception):
@@ -108,7 +109,8 @@ def _attempt(make: Callable[[float], Iterator[str]], deadline: Deadline) -> Iter
     def work() -> None:
         stream = None
         try:
-            stream = make(max(0.01, deadline.remaining()))
+            # A little longer than we wait, so that our deadline, not the HTTP timeout, ends it.
+            stream = make(max(0.0, deadline.remaining()) + _HTTP_GRACE)
             for chunk in stream:
                 if cancelled.is_set():
                     return

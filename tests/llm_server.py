@@ -157,6 +157,7 @@ class LLMServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, default: Responder = grounded):
         self.default = default
+        self._initial_default = default
         self.requests: list[Request] = []
         self._script: deque[Scripted | Responder] = deque()
         self._lock = threading.Lock()
@@ -179,9 +180,11 @@ class LLMServer:
             self._script.extend(replies)
 
     def reset(self) -> None:
+        """Forget the script, the requests and any change of ``default``."""
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.default = self._initial_default
 
     def start(self) -> LLMServer:
         self._thread.start()
