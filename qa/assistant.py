@@ -163,11 +163,10 @@ class Assistant:
         self, model: BaseChatModel, question: str, turns: list[Message], deadline: Deadline
     ) -> str:
         """The follow-up rewritten by the model into a question that stands on its own."""
-        inputs = llm.condense_inputs(question, turns)
-        prompts = self.settings.prompts_dir
+        messages = llm.condense_messages(question, turns, self.settings.prompts_dir)
 
         def call(timeout: float) -> Iterator[str]:
-            yield llm.condense_chain(llm.with_timeout(model, timeout), prompts).invoke(inputs)
+            yield llm.text_chain(llm.with_timeout(model, timeout)).invoke(messages)
 
         reply = "".join(within_deadline(call, deadline, self.settings.llm_max_retries))
         return llm.standalone_from_reply(reply, question, self.settings.max_question_chars)
@@ -180,14 +179,13 @@ class Assistant:
         deadline: Deadline,
         streaming: bool,
     ) -> Iterator[str]:
-        inputs = llm.answer_inputs(query, passages)
-        prompts = self.settings.prompts_dir
+        """The model's answer, in pieces; ``LLMUnavailable`` when it gives none in time."""
+        # Rendered here, not in the worker: a broken prompt file is an error, not a fault.
+        messages = llm.answer_messages(query, passages, self.settings.prompts_dir)
 
         def call(timeout: float) -> Iterator[str]:
-            chain = llm.answer_chain(llm.with_timeout(model, timeout), prompts)
-            if streaming:
-                return chain.stream(inputs)
-            return iter([chain.invoke(inputs)])
+            chain = llm.text_chain(llm.with_timeout(model, timeout))
+            return chain.stream(messages) if streaming else iter([chain.invoke(messages)])
 
         return within_deadline(call, deadline, self.settings.llm_max_retries)
 

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable
 
 from ingest.settings import SettingsError
 
@@ -65,23 +65,9 @@ def _messages(rendered: list[dict[str, str]]) -> list[BaseMessage]:
     return [kinds[m["role"]](content=m["content"]) for m in rendered]
 
 
-def _chain(name: str, model: Runnable[Any, Any], prompts_dir: Path | None) -> Runnable[Any, str]:
-    prompt: Runnable[Any, list[BaseMessage]] = RunnableLambda(
-        lambda variables: _messages(render(name, prompts_dir, **variables))
-    )
-    return prompt | model | StrOutputParser()
-
-
-def condense_chain(
-    model: Runnable[Any, Any], prompts_dir: Path | None = None
-) -> Runnable[Any, str]:
-    """{history, question} -> a question that stands on its own."""
-    return _chain("condense", model, prompts_dir)
-
-
-def answer_chain(model: Runnable[Any, Any], prompts_dir: Path | None = None) -> Runnable[Any, str]:
-    """{question, passages} -> the answer text with [n] markers, or NOT_IN_DOCUMENTS."""
-    return _chain("answer", model, prompts_dir)
+def text_chain(model: Runnable[Any, Any]) -> Runnable[Any, str]:
+    """Messages -> the model's reply as text (streamed in pieces by ``.stream``)."""
+    return model | StrOutputParser()
 
 
 def with_timeout(model: BaseChatModel, seconds: float) -> Runnable[Any, Any]:
@@ -97,30 +83,31 @@ def _unfenced(text: str) -> str:
     return _FENCE.sub(lambda m: m.group(0)[:2], text)
 
 
-def answer_inputs(question: str, passages: Sequence[Passage]) -> dict[str, Any]:
-    return {
-        "question": question,
-        "passages": [
-            {
-                "n": n,
-                "title": _unfenced(p.title),
-                "source": _unfenced(p.source),
-                "text": _unfenced(p.text),
-            }
-            for n, p in enumerate(passages, 1)
-        ],
-    }
+def answer_messages(
+    question: str, passages: Sequence[Passage], prompts_dir: Path | None = None
+) -> list[BaseMessage]:
+    """The answer prompt: the question and the passages, numbered from 1, as fenced data."""
+    numbered = [
+        {
+            "n": n,
+            "title": _unfenced(p.title),
+            "source": _unfenced(p.source),
+            "text": _unfenced(p.text),
+        }
+        for n, p in enumerate(passages, 1)
+    ]
+    return _messages(render("answer", prompts_dir, question=question, passages=numbered))
 
 
-def condense_inputs(question: str, history: Sequence[dict[str, str]]) -> dict[str, Any]:
-    recent = history[-_HISTORY_TURNS:]
-    return {
-        "question": question,
-        "history": [
-            {"role": m["role"], "content": " ".join(m["content"][:_HISTORY_CHARS].split())}
-            for m in recent
-        ],
-    }
+def condense_messages(
+    question: str, history: Sequence[dict[str, str]], prompts_dir: Path | None = None
+) -> list[BaseMessage]:
+    """The prompt that rewrites a follow-up into a question that stands on its own."""
+    recent = [
+        {"role": m["role"], "content": " ".join(m["content"][:_HISTORY_CHARS].split())}
+        for m in history[-_HISTORY_TURNS:]
+    ]
+    return _messages(render("condense", prompts_dir, question=question, history=recent))
 
 
 def standalone_from_reply(reply: str, question: str, limit: int) -> str:

@@ -142,7 +142,7 @@ def grounded(body: dict[str, Any]) -> Scripted:
         return Reply(f"{earlier[-1]} {question}" if earlier and short else question)
     best, where, overlap = "", 0, 0
     for n, text in passages_in(body).items():
-        for sentence in re.split(r"(?<=[.!?])\s+", text):
+        for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
             shared = len(_words(sentence) & _words(question))
             if shared > overlap:
                 best, where, overlap = sentence.strip(), n, shared

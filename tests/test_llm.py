@@ -23,6 +23,7 @@ import ingest
 from ingest.settings import SettingsError
 from qa import Answer, Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
+from qa.prompts import PromptError
 
 from .conftest import SEED_FILE
 from .llm_server import Hang, LLMServer, Malformed, Reply, Status, passages_in, question_in
@@ -344,3 +345,13 @@ def test_settings_choose_the_llm_only_when_one_is_configured(
         CHINA
     )
     assert a.mode == "extractive" and llm_server.requests == []
+
+
+def test_a_broken_prompt_file_is_an_error_not_an_llm_fault(
+    llm_server: LLMServer, seed_assistant: Assistant, tmp_path: Path
+) -> None:
+    (tmp_path / "answer.yaml").write_text("system: Cite.\nuser: '{{ questoin }}'\n")
+    assistant = make(llm_server, seed_assistant, prompts_dir=tmp_path)
+    with pytest.raises(PromptError, match="'questoin' is undefined"):
+        assistant.ask(CHINA)
+    assert llm_server.requests == []
