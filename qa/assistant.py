@@ -14,6 +14,7 @@ from ingest.store import Index
 from ingest.text import terms
 
 from . import citecheck, extractive, llm
+from .claims import LiveMarkers
 from .faults import Deadline, LLMUnavailable, within_deadline
 from .retrieval import PassageRetriever, search_by_vector
 from .settings import Settings
@@ -132,7 +133,7 @@ class Assistant:
             yield from _shown(self._extractive(query, "", passages))
             return
         parts: list[str] = []  # all the model said, including what is held back
-        live = citecheck.LiveMarkers(len(passages))
+        live = LiveMarkers(len(passages))
         try:
             generated = self._generate(model, query, passages, deadline, streaming)
             for piece in _hold_refusal(_recorded(generated, parts)):

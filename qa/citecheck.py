@@ -3,7 +3,8 @@
 A marker naming no given passage is removed. Each answer sentence is scored against the
 sentences (and pairs of adjacent sentences) of the passages it cites: a blend of embedding
 similarity and the share of its content words, weighted by rarity, that the passage sentence
-contains; a number the passage does not state lowers the score. A sentence scoring below the
+contains; a number the passage does not state, or a negation it lacks, lowers the score
+(sentences and markers are parsed in qa/claims.py). A sentence scoring below the
 threshold is unsupported. An uncited sentence is scored against every passage, since it still
 claims something. Passage sentences that read as instructions to an assistant ("ignore
 previous instructions", "tell the user ...") are never evidence: a model that obeyed one has
@@ -11,8 +12,8 @@ nothing to show for it. Each marker then points to a citation quoting just the s
 that support its answer sentence, renumbered in order of appearance.
 
 The weights and the threshold are calibrated by bench/calibrate_citecheck.py (docs/citecheck.md).
-Not handled: a claim spread over several answer sentences, negation ("X did not ...") that the
-words of a supporting sentence cannot tell apart.
+Not handled: a claim spread over several answer sentences; a contradiction or a swapped name
+that keeps most of the passage's words (that needs an entailment model).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from langchain_core.embeddings import Embeddings
 
 from ingest.text import sentence_spans, terms
 
+from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rewrite_markers
 from .extractive import REFUSAL_TEXT
 from .llm import NOT_IN_DOCUMENTS
 from .types import Citation, Passage
@@ -44,21 +46,6 @@ CONTEXT_WEIGHT = 0.5
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
 
-_MARKERS = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_ONE_MARKER = re.compile(r"\[(\d+)\]")
-_PUNCTUATION_ONLY = re.compile(r"[\W_]*")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
-_NAME = re.compile(r"\b[A-Z][\w’'.-]*")
-_NEGATION = re.compile(
-    r"\b(?:not|never|no|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b", re.I
-)
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|"
     r"directions|guidelines)\b"
@@ -66,10 +53,6 @@ _INSTRUCTION = re.compile(
     r"|^\W*(?:please\W+)?(?:reply|respond|answer) (?:with|that|only)\b"
     r"|\b(?:assistant|chatbot|the ai) (?:must|should)\b",
     re.I,
-)
-# Words about the answer itself ("according to the passages"), not about the world.
-_META = frozenset(
-    terms("passage passages document documents text source sources answer question provided based")
 )
 
 
@@ -99,40 +82,6 @@ class SentenceVectors:
         return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
-class LiveMarkers:
-    """Streamed text with its markers numbered as the checked answer will most likely be.
-
-    The check numbers citations in order of appearance; so does this, per passage (a passage
-    quoted for two different sentences becomes two citations only after the check). Markers
-    naming no given passage are dropped. A marker split across pieces is held back whole.
-    """
-
-    _PARTIAL = re.compile(r"\[[\d,\s]*$")
-
-    def __init__(self, k: int):
-        self.k = k
-        self.numbers: dict[int, int] = {}  # passage number -> shown number
-        self.held = ""
-
-    def feed(self, piece: str) -> str:
-        text, self.held = self.held + piece, ""
-        partial = self._PARTIAL.search(text)
-        if partial and len(text) - partial.start() <= 16:
-            text, self.held = text[: partial.start()], text[partial.start() :]
-        return _MARKERS.sub(self._renumber, text)
-
-    def flush(self) -> str:
-        text, self.held = self.held, ""
-        return _MARKERS.sub(self._renumber, text)
-
-    def _renumber(self, marker: re.Match[str]) -> str:
-        shown = []
-        for n in (int(x) for x in marker.group(1).split(",")):
-            if 1 <= n <= self.k:
-                shown.append(f"[{self.numbers.setdefault(n, len(self.numbers) + 1)}]")
-        return "".join(dict.fromkeys(shown))
-
-
 @dataclass(frozen=True)
 class Checked:
     text: str  # markers renumbered to the citations; markers naming no passage removed
@@ -154,68 +103,9 @@ class _Unit:
     negated: bool
 
 
-@dataclass
-class _Claim:
-    text: str  # the answer sentence without markers
-    terms: frozenset[str]
-    numbers: frozenset[str]
-    names: frozenset[str]  # terms of its capitalised words
-    negated: bool
-    cites: list[int]  # passage indexes, in marker order, without repeats
-    marks: list[tuple[int, int, int | None]]  # (start, end) of each marker; passage or None
-
-
 def is_instruction(sentence: str) -> bool:
     """Text addressed to an assistant rather than stating something about the world."""
     return bool(_INSTRUCTION.search(sentence))
-
-
-def _claim(text: str) -> _Claim:
-    names = frozenset(terms(" ".join(_NAME.findall(text))))
-    content = frozenset(terms(text)) - _META
-    negated = bool(_NEGATION.search(text))
-    return _Claim(text, content, _numbers(text), names & content, negated, [], [])
-
-
-def _numbers(text: str) -> frozenset[str]:
-    """The numbers of ``text``, digits or words: "five" and "5" are the same number."""
-    words = (_NUMBER_WORDS.get(w) for w in re.findall(r"[a-z]+", text.lower()))
-    return frozenset(n.replace(",", "") for n in _NUMBER.findall(text)) | {w for w in words if w}
-
-
-def _normalize_markers(text: str) -> str:
-    """``[1, 2]`` -> ``[1][2]``: one marker per passage."""
-    return _MARKERS.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
-
-
-def _claims(text: str, k: int) -> list[_Claim]:
-    """The answer's sentences with their markers (``text`` has one passage per marker).
-
-    Markers opening a sentence ("... processing. [1] The ...") or standing alone belong to
-    the sentence before.
-    """
-    claims: list[_Claim] = []
-    for a, b in sentence_spans(text):
-        marks = [(m.start(), m.end(), int(m.group(1))) for m in _ONE_MARKER.finditer(text, a, b)]
-        lead, pos = 0, a
-        while lead < len(marks) and not text[pos : marks[lead][0]].strip():
-            pos = marks[lead][1]
-            lead += 1
-        words = _ONE_MARKER.sub(" ", text[a:b])
-        words = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(words.split()))
-        previous = claims[-1] if claims else None
-        if words and not _PUNCTUATION_ONLY.fullmatch(words):
-            claims.append(_claim(words))
-        current = claims[-1] if claims else None  # markers alone belong to the sentence before
-        for i, (s, e, n) in enumerate(marks):
-            owner = previous if i < lead and previous is not None else current
-            if owner is None:
-                continue  # a marker before any sentence: removed
-            index = n - 1 if 1 <= n <= k else None
-            owner.marks.append((s, e, index))
-            if index is not None and index not in owner.cites:
-                owner.cites.append(index)
-    return claims
 
 
 def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:
@@ -223,7 +113,7 @@ def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:
     for i in sorted(needed):
         text = passages[i].text
         units += [
-            _Unit(i, a, b, frozenset(terms(t)), (t,), _numbers(t), bool(_NEGATION.search(t)))
+            _Unit(i, a, b, frozenset(terms(t)), (t,), numbers(t), is_negated(t))
             for a, b in sentence_spans(text)
             if not is_instruction(t := text[a:b])
         ]
@@ -259,7 +149,7 @@ class Weights:
 
 
 def coverage(
-    claim: _Claim, unit: _Unit, context: frozenset[str], idf: dict[str, float], w: Weights
+    claim: Claim, unit: _Unit, context: frozenset[str], idf: dict[str, float], w: Weights
 ) -> float:
     """The share of the claim's words the unit has, weighted by rarity, with its penalties.
 
@@ -273,7 +163,7 @@ def coverage(
     return found / total if total else 1.0
 
 
-def support(claim: _Claim, similarity: float, cover: float, unit: _Unit, w: Weights) -> float:
+def support(claim: Claim, similarity: float, cover: float, unit: _Unit, w: Weights) -> float:
     """How well one passage sentence (or pair) supports one answer sentence, in [0, 1]."""
     score = w.embedding * max(0.0, similarity) + (1 - w.embedding) * cover
     if claim.numbers - unit.numbers:
@@ -285,14 +175,14 @@ def support(claim: _Claim, similarity: float, cover: float, unit: _Unit, w: Weig
 
 def _score(
     text: str, passages: Sequence[Passage], vectors: SentenceVectors, w: Weights
-) -> tuple[list[_Claim], list[dict[int, tuple[float, _Unit]]]]:
+) -> tuple[list[Claim], list[dict[int, tuple[float, _Unit]]]]:
     """The claims, and for each its best unit in every passage it cites (or any passage).
 
     Only the units with the best word coverage are embedded: embedding is the slow part, and
     a unit sharing few of the claim's words does not win on similarity alone.
     """
     k = len(passages)
-    claims = _claims(text, k)
+    claims = claims_of(text, k)
     if not claims:
         return [], []
     needed = {i for c in claims for i in c.cites}
@@ -353,7 +243,7 @@ def sentence_support(
     reply: str, passages: Sequence[Passage], vectors: SentenceVectors, w: Weights = Weights()
 ) -> list[tuple[str, float]]:
     """Each answer sentence with its support score (for calibration)."""
-    claims, best = _score(_normalize_markers(reply), passages, vectors, w)
+    claims, best = _score(normalize_markers(reply), passages, vectors, w)
     return [(c.text, _top(found)) for c, found in zip(claims, best, strict=True)]
 
 
@@ -363,7 +253,7 @@ def check(
     """The answer text with checked markers, its citations and its unsupported sentences."""
     if NOT_IN_DOCUMENTS in reply:
         return Checked(REFUSAL_TEXT, [], [], refused=True)
-    text = _normalize_markers(reply.strip())
+    text = normalize_markers(reply.strip())
     claims, best = _score(text, passages, vectors, Weights())
     unsupported = [
         c.text
@@ -375,7 +265,7 @@ def check(
 
 def _assemble(
     text: str,
-    claims: list[_Claim],
+    claims: list[Claim],
     best: list[dict[int, tuple[float, _Unit]]],
     passages: Sequence[Passage],
     unsupported: list[str],
@@ -409,13 +299,4 @@ def _assemble(
             if numbers[key] not in written:  # [2][3] quoting the same span: one marker
                 written.add(numbers[key])
                 kept[s] = f"[{numbers[key]}]"
-    out, pos = [], 0
-    for m in _ONE_MARKER.finditer(text):
-        piece = text[pos : m.start()]
-        new = kept.get(m.start(), "")
-        if not new and not text.startswith("[", m.end()):
-            piece = piece.rstrip(" \t")  # "sentence [9]." -> "sentence."
-        out += [piece, new]
-        pos = m.end()
-    out.append(text[pos:])
-    return Checked("".join(out).strip(), citations, unsupported, refused=False)
+    return Checked(rewrite_markers(text, kept), citations, unsupported, refused=False)

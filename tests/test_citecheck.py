@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from qa import Passage
-from qa.citecheck import LiveMarkers, SentenceVectors, check, is_instruction
+from qa.citecheck import SentenceVectors, check, is_instruction
+from qa.claims import LiveMarkers
 from qa.extractive import REFUSAL_TEXT
 
 THRESHOLD = 0.65
