@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import gradio as gr
@@ -20,6 +20,7 @@ EXAMPLES = [
     "How large is Australia's cooperation deal on mineral processing?",
     "Which company is the largest rare earth supplier outside China?",
 ]
+_CURSOR = " ▍"  # after text still arriving
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
 
@@ -33,6 +34,11 @@ def render(answer: Answer) -> str:
     parts = [inert(answer.text)]
     if answer.notice:
         parts.append(f"> ⚠️ {inert(answer.notice)}")
+    if answer.unsupported:
+        parts.append(
+            "> ⚠️ **Not supported by the cited passages:**\n"
+            + "\n".join(f"> - {inert(s)}" for s in answer.unsupported)
+        )
     if answer.citations:
         lines = ["**Sources**"]
         for c in answer.citations:
@@ -54,20 +60,38 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _answer_only(shown: str) -> str:
+    """An earlier reply as the answer's plain text, without the sources and notes under it."""
+    body = re.split(r"\n\n(?:\*\*Sources\*\*|> ⚠️)", shown, maxsplit=1)[0]
+    return html.unescape(re.sub(r"\\(.)", r"\1", body)).removesuffix(_CURSOR).strip()
+
+
 def to_history(messages: Sequence[dict[str, Any]]) -> list[Message]:
     return [
-        {"role": m["role"], "content": _text(m.get("content"))}
+        {
+            "role": m["role"],
+            "content": _text(m.get("content"))
+            if m["role"] == "user"
+            else _answer_only(_text(m.get("content"))),
+        }
         for m in messages
         if m.get("role") in ("user", "assistant")
     ]
 
 
 def build(assistant: Assistant) -> gr.ChatInterface:
-    def respond(message: str, history: list[dict[str, Any]]) -> str:
+    def respond(message: str, history: list[dict[str, Any]]) -> Iterator[str]:
+        """The answer as it streams, then rendered with its sources (the final word)."""
+        shown = ""
         try:
-            return render(assistant.ask(message, history=to_history(history)))
+            for part in assistant.stream(message, history=to_history(history)):
+                if isinstance(part, Answer):
+                    yield render(part)
+                else:
+                    shown += part
+                    yield inert(shown) + _CURSOR
         except (ValueError, IndexNotFoundError, IndexMismatchError) as err:
-            return f"⚠️ {inert(str(err))}"
+            yield f"⚠️ {inert(str(err))}"
 
     return gr.ChatInterface(
         respond,

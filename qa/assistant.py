@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 
 from ingest.embeddings import make_embeddings
 from ingest.store import Index
 from ingest.text import terms
 
-from . import extractive
+from . import citecheck, extractive, llm
+from .claims import LiveMarkers
+from .faults import Deadline, LLMUnavailable, within_deadline
 from .retrieval import PassageRetriever, search_by_vector
 from .settings import Settings
 from .types import Answer, Passage
@@ -20,9 +23,10 @@ from .types import Answer, Passage
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
 
 _NO_LLM_NOTICE = (
-    "QA_ANSWER_MODE=llm, but LLM answering is not available in this version; "
-    "this answer is extractive (quoted from the documents)."
+    "QA_ANSWER_MODE=llm, but no LLM is configured (set QA_LLM_MODEL, and OPENAI_BASE_URL or "
+    "OPENAI_API_KEY); this answer is quoted from the documents."
 )
+_FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the documents."
 _FOLLOW_UP_MAX_TERMS = 6  # a longer question stands on its own
 # Openings and pronouns by which a short question leans on the conversation before it.
 _REFERRING = re.compile(
@@ -41,10 +45,13 @@ class Assistant:
         *,
         embeddings: Embeddings | None = None,
         index: Index | None = None,
+        chat_model: BaseChatModel | None = None,
     ):
         self.settings = settings or Settings.load()
         self.embeddings = embeddings or make_embeddings(self.settings)
         self._index = index
+        self._chat_model = chat_model
+        self._vectors = citecheck.SentenceVectors(self.embeddings)
         self._lock = threading.Lock()
 
     @property
@@ -53,6 +60,14 @@ class Assistant:
             if self._index is None:
                 self._index = Index(self.settings, self.embeddings, create=False)
             return self._index
+
+    @property
+    def chat_model(self) -> BaseChatModel | None:
+        """The model of the LLM path: the one passed in, else one from settings, else None."""
+        with self._lock:
+            if self._chat_model is None and llm.llm_configured(self.settings):
+                self._chat_model = llm.make_chat_model(self.settings)
+            return self._chat_model
 
     def retriever(self, k: int = 10) -> PassageRetriever:
         """The index as a LangChain retriever, for use in other chains."""
@@ -72,22 +87,118 @@ class Assistant:
 
     def retrieve(self, question: str, k: int = 10) -> list[Passage]:
         """The ``k`` passages most relevant to the question, best first."""
-        question = self.check_question(question)
-        vector = self.embeddings.embed_query(question)
+        return self.search(self.check_question(question), k)
+
+    def search(self, query: str, k: int) -> list[Passage]:
+        """Every answer finds its passages here."""
+        vector = self.embeddings.embed_query(query)
         return search_by_vector(self.index.vectorstore, vector, k)
 
     def ask(self, question: str, history: Sequence[Message] | None = None) -> Answer:
         """Answer from the documents, citing each sentence, or refuse when they do not answer."""
+        *_, answer = self._answer(question, history, streaming=False)
+        assert isinstance(answer, Answer)
+        return answer
+
+    def stream(
+        self, question: str, history: Sequence[Message] | None = None
+    ) -> Iterator[str | Answer]:
+        """The answer's text as it arrives, then the ``Answer``.
+
+        The ``Answer`` is what counts: its text may differ from the streamed one (markers
+        renumbered or removed by the citation check; an extractive answer after a failure).
+        """
+        return self._answer(question, history, streaming=True)
+
+    def _answer(
+        self, question: str, history: Sequence[Message] | None, *, streaming: bool
+    ) -> Iterator[str | Answer]:
         question = self.check_question(question)
-        query = standalone_question(question, history or [])
-        vector = self.embeddings.embed_query(query)
-        passages = search_by_vector(self.index.vectorstore, vector, self.settings.top_k)
+        turns = _turns(history)
+        mode = self.settings.answer_mode
+        model = None if mode == "extractive" else self.chat_model
+        if model is None:
+            notice = _NO_LLM_NOTICE if mode == "llm" else ""
+            yield from _shown(self._extractive(standalone_question(question, turns), notice))
+            return
+        deadline = Deadline(self.settings.llm_timeout)
+        try:
+            query = self._condense(model, question, turns, deadline) if turns else question
+        except LLMUnavailable as err:
+            notice = _FALLBACK_NOTICE.format(err.reason)
+            yield from _shown(self._extractive(standalone_question(question, turns), notice))
+            return
+        passages = self.search(query, self.settings.top_k)
+        if not passages:
+            yield from _shown(self._extractive(query, "", passages))
+            return
+        parts: list[str] = []  # all the model said, including what is held back
+        live = LiveMarkers(len(passages))
+        try:
+            generated = self._generate(model, query, passages, deadline, streaming)
+            for piece in _hold_refusal(_recorded(generated, parts)):
+                if shown := live.feed(piece):
+                    yield shown
+            if rest := live.flush():
+                yield rest
+        except LLMUnavailable as err:
+            yield self._extractive(query, _FALLBACK_NOTICE.format(err.reason), passages)
+            return
+        reply = "".join(parts)
+        if not reply.strip():
+            notice = _FALLBACK_NOTICE.format("its reply was empty")
+            yield self._extractive(query, notice, passages)
+            return
+        checked = citecheck.check(reply, passages, self._vectors, self.settings.support_threshold)
+        yield Answer(
+            text=checked.text,
+            citations=checked.citations,
+            refused=checked.refused,
+            mode="llm",
+            query=query,
+            passages=passages,
+            unsupported=checked.unsupported,
+        )
+
+    def _condense(
+        self, model: BaseChatModel, question: str, turns: list[Message], deadline: Deadline
+    ) -> str:
+        """The follow-up rewritten by the model into a question that stands on its own."""
+        messages = llm.condense_messages(question, turns, self.settings.prompts_dir)
+
+        def call(timeout: float) -> Iterator[str]:
+            yield llm.text_chain(llm.with_timeout(model, timeout)).invoke(messages)
+
+        reply = "".join(within_deadline(call, deadline, self.settings.llm_max_retries))
+        return llm.standalone_from_reply(reply, question, self.settings.max_question_chars)
+
+    def _generate(
+        self,
+        model: BaseChatModel,
+        query: str,
+        passages: list[Passage],
+        deadline: Deadline,
+        streaming: bool,
+    ) -> Iterator[str]:
+        """The model's answer, in pieces; ``LLMUnavailable`` when it gives none in time."""
+        # Rendered here, not in the worker: a broken prompt file is an error, not a fault.
+        messages = llm.answer_messages(query, passages, self.settings.prompts_dir)
+
+        def call(timeout: float) -> Iterator[str]:
+            chain = llm.text_chain(llm.with_timeout(model, timeout))
+            return chain.stream(messages) if streaming else iter([chain.invoke(messages)])
+
+        return within_deadline(call, deadline, self.settings.llm_max_retries)
+
+    def _extractive(self, query: str, notice: str, passages: list[Passage] | None = None) -> Answer:
+        """The answer quoted from the passages (found for ``query`` unless given)."""
+        if passages is None:
+            passages = self.search(query, self.settings.top_k)
         scored = extractive.score(query, extractive.candidates(passages))
         chosen = extractive.select(
             scored, self.settings.refusal_threshold, self.settings.max_answer_sentences
         )
         text, citations = extractive.compose(chosen)
-        notice = _NO_LLM_NOTICE if self.settings.answer_mode == "llm" else ""
         return Answer(
             text=text,
             citations=citations,
@@ -97,6 +208,41 @@ class Assistant:
             query=query,
             passages=passages,
         )
+
+
+def _shown(answer: Answer) -> Iterator[str | Answer]:
+    yield answer.text
+    yield answer
+
+
+def _turns(history: Sequence[Message] | None) -> list[Message]:
+    """The conversation's user and assistant messages with text; anything else is dropped."""
+    return [
+        {"role": m["role"], "content": m["content"]}
+        for m in history or []
+        if m.get("role") in ("user", "assistant")
+        and isinstance(m.get("content"), str)
+        and m["content"].strip()
+    ]
+
+
+def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:
+    for piece in pieces:
+        into.append(piece)
+        yield piece
+
+
+def _hold_refusal(pieces: Iterator[str]) -> Iterator[str]:
+    """The pieces, but none while they could still spell NOT_IN_DOCUMENTS (never shown)."""
+    held: str | None = ""
+    for piece in pieces:
+        if held is None:
+            yield piece
+            continue
+        held += piece
+        if not llm.NOT_IN_DOCUMENTS.startswith(held.strip()):
+            yield held
+            held = None  # the reply is something else: pass everything through
 
 
 def standalone_question(question: str, history: Sequence[Message]) -> str:

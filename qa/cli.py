@@ -37,6 +37,9 @@ def format_answer(answer: Answer) -> str:
     lines = [answer.text]
     if answer.notice:
         lines += ["", f"Note: {answer.notice}"]
+    if answer.unsupported:
+        lines += ["", "Not supported by the cited passages:"]
+        lines += [f"- {s}" for s in answer.unsupported]
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:

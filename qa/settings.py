@@ -12,7 +12,21 @@ from ingest.settings import IndexSettings
 
 class Settings(IndexSettings):
     answer_mode: Literal["auto", "extractive", "llm"] = Field(
-        "auto", description="auto: the LLM when one is configured, else extractive."
+        "auto", description="auto: the LLM when one is configured (QA_LLM_MODEL), else extractive."
+    )
+    # The endpoint and key are OPENAI_BASE_URL and OPENAI_API_KEY (ingest.IndexSettings).
+    llm_model: str | None = Field(None, description="Chat model name; setting it enables the LLM.")
+    llm_timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds for the whole LLM answer, retries included."
+    )
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_max_retries: int = Field(
+        2, ge=0, le=10, description="Retries of a failed LLM request, within the deadline."
+    )
+    # Calibrated by bench/calibrate_citecheck.py on the cases in bench/calibration/ (output in
+    # docs/citecheck.md): a cited sentence scoring below this is listed as unsupported.
+    support_threshold: float = Field(
+        0.65, ge=0, le=1, description="Least support score of a cited answer sentence."
     )
     top_k: int = Field(6, ge=1, le=50, description="Passages an answer draws on.")
     max_answer_sentences: int = Field(

@@ -99,3 +99,12 @@ def seed_assistant(seed_index: Path, embeddings) -> Iterator[object]:  # type: i
     assistant = Assistant(Settings(index_dir=seed_index), embeddings=embeddings)
     yield assistant
     assistant.index.close()
+
+
+@pytest.fixture
+def llm_server() -> Iterator[object]:
+    """A scripted OpenAI-compatible server on 127.0.0.1 for one test (see tests/llm_server.py)."""
+    from .llm_server import LLMServer
+
+    with LLMServer() as server:
+        yield server

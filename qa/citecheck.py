@@ -1,0 +1,302 @@
+"""The citation check of an LLM answer: every ``[n]`` must name a given passage that supports it.
+
+A marker naming no given passage is removed. Each answer sentence is scored against the
+sentences (and pairs of adjacent sentences) of the passages it cites: a blend of embedding
+similarity and the share of its content words, weighted by rarity, that the passage sentence
+contains; a number the passage does not state, or a negation it lacks, lowers the score
+(sentences and markers are parsed in qa/claims.py). A sentence scoring below the
+threshold is unsupported. An uncited sentence is scored against every passage, since it still
+claims something. Passage sentences that read as instructions to an assistant ("ignore
+previous instructions", "tell the user ...") are never evidence: a model that obeyed one has
+nothing to show for it. Each marker then points to a citation quoting just the sentence(s)
+that support its answer sentence, renumbered in order of appearance.
+
+The weights and the threshold are calibrated by bench/calibrate_citecheck.py (docs/citecheck.md).
+Not handled: a claim spread over several answer sentences; a contradiction or a swapped name
+that keeps most of the passage's words (that needs an entailment model).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import re
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from ingest.text import sentence_spans, terms
+
+from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rewrite_markers
+from .extractive import REFUSAL_TEXT
+from .llm import NOT_IN_DOCUMENTS
+from .types import Citation, Passage
+
+EMBEDDING_WEIGHT = 0.5  # of the support score; the rest is weighted word coverage
+NUMBER_PENALTY = 0.7  # support kept by a sentence stating a number its passage does not
+NAME_WEIGHT = 1.0  # a capitalised word (a name, mostly) counts this many times in the coverage
+NEGATION_PENALTY = 0.8  # support kept by a negated sentence whose passage sentence is not
+# A word found elsewhere in the cited passage counts this much: "Lewis ... The two met ..."
+CONTEXT_WEIGHT = 0.5
+_PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
+_SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
+
+_INSTRUCTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|"
+    r"directions|guidelines)\b"
+    r"|\bsystem prompt\b|\byou are now\b|\bnew instructions\b|\b(?:tell|inform) the user\b"
+    r"|^\W*(?:please\W+)?(?:reply|respond|answer) (?:with|that|only)\b"
+    r"|\b(?:assistant|chatbot|the ai) (?:must|should)\b",
+    re.I,
+)
+
+
+class SentenceVectors:
+    """Normalized embeddings of sentences, remembered: the same passages come back often."""
+
+    def __init__(self, embeddings: Embeddings, size: int = 4096):
+        self.embeddings = embeddings
+        self.size = size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:  # embedded outside the lock: one slow batch should not block the others
+            fresh = _normalized(self.embeddings.embed_documents(missing))
+            with self._lock:
+                self._cache.update(zip(missing, fresh, strict=True))
+        with self._lock:
+            out = []
+            for t in texts:
+                self._cache.move_to_end(t)
+                out.append(self._cache[t])
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Checked:
+    text: str  # markers renumbered to the citations; markers naming no passage removed
+    citations: list[Citation]
+    unsupported: list[str]  # answer sentences (without markers) that no cited passage supports
+    refused: bool
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A passage sentence, or two adjacent ones: a candidate quote."""
+
+    passage: int  # index into the passages
+    start: int  # offsets in the passage text
+    end: int
+    terms: frozenset[str]
+    parts: tuple[str, ...]  # its sentences' text
+    numbers: frozenset[str]
+    negated: bool
+
+
+def is_instruction(sentence: str) -> bool:
+    """Text addressed to an assistant rather than stating something about the world."""
+    return bool(_INSTRUCTION.search(sentence))
+
+
+def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:
+    units = []
+    for i in sorted(needed):
+        text = passages[i].text
+        units += [
+            _Unit(i, a, b, frozenset(terms(t)), (t,), numbers(t), is_negated(t))
+            for a, b in sentence_spans(text)
+            if not is_instruction(t := text[a:b])
+        ]
+    # Adjacent usable sentences of one passage, for claims that join two of them.
+    pairs = [_join(u, w) for u, w in itertools.pairwise(units) if u.passage == w.passage]
+    return units + pairs
+
+
+def _join(u: _Unit, w: _Unit) -> _Unit:
+    return _Unit(
+        passage=u.passage,
+        start=u.start,
+        end=w.end,
+        terms=u.terms | w.terms,
+        parts=u.parts + w.parts,
+        numbers=u.numbers | w.numbers,
+        negated=u.negated or w.negated,
+    )
+
+
+def _normalized(vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    m = np.asarray(vectors, dtype=np.float32)
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class Weights:
+    embedding: float = EMBEDDING_WEIGHT
+    number_penalty: float = NUMBER_PENALTY
+    name_weight: float = NAME_WEIGHT
+    negation_penalty: float = NEGATION_PENALTY
+    context: float = CONTEXT_WEIGHT
+
+
+def coverage(
+    claim: Claim, unit: _Unit, context: frozenset[str], idf: dict[str, float], w: Weights
+) -> float:
+    """The share of the claim's words the unit has, weighted by rarity, with its penalties.
+
+    ``context`` holds the terms of the unit's whole passage.
+    """
+    weight = {t: idf[t] * (w.name_weight if t in claim.names else 1.0) for t in claim.terms}
+    total = sum(weight.values())
+    found = sum(weight[t] for t in claim.terms & unit.terms) + w.context * sum(
+        weight[t] for t in (claim.terms & context) - unit.terms
+    )
+    return found / total if total else 1.0
+
+
+def support(claim: Claim, similarity: float, cover: float, unit: _Unit, w: Weights) -> float:
+    """How well one passage sentence (or pair) supports one answer sentence, in [0, 1]."""
+    score = w.embedding * max(0.0, similarity) + (1 - w.embedding) * cover
+    if claim.numbers - unit.numbers:
+        score *= w.number_penalty
+    if claim.negated and not unit.negated:  # "X was never used" against "X was used"
+        score *= w.negation_penalty
+    return score
+
+
+def _score(
+    text: str, passages: Sequence[Passage], vectors: SentenceVectors, w: Weights
+) -> tuple[list[Claim], list[dict[int, tuple[float, _Unit]]]]:
+    """The claims, and for each its best unit in every passage it cites (or any passage).
+
+    Only the units with the best word coverage are embedded: embedding is the slow part, and
+    a unit sharing few of the claim's words does not win on similarity alone.
+    """
+    k = len(passages)
+    claims = claims_of(text, k)
+    if not claims:
+        return [], []
+    needed = {i for c in claims for i in c.cites}
+    if any(not c.cites and c.terms for c in claims):
+        needed = set(range(k))  # an uncited claim may be backed by any passage
+    units = _units(passages, needed)
+    singles = [u for u in units if len(u.parts) == 1]
+    context: dict[int, frozenset[str]] = {}
+    for u in singles:
+        context[u.passage] = context.get(u.passage, frozenset()) | u.terms
+    df = Counter(t for u in singles for t in u.terms)
+    idf = {t: math.log(1 + (len(singles) + 1) / (1 + df[t])) for c in claims for t in c.terms}
+
+    shortlists = []  # per claim: (coverage, unit) of the best units of each passage in scope
+    for c in claims:
+        scope = set(c.cites) if c.cites else set(range(k))
+        by_passage: dict[int, list[tuple[float, _Unit]]] = {}
+        for u in units:
+            if u.passage in scope:
+                by_passage.setdefault(u.passage, []).append(
+                    (coverage(c, u, context[u.passage], idf, w), u)
+                )
+        shortlists.append(
+            [
+                x
+                for found in by_passage.values()
+                for x in heapq.nlargest(_SHORTLIST, found, key=_first)
+            ]
+        )
+    texts = [c.text for c in claims] + [
+        t for short in shortlists for _, u in short for t in u.parts
+    ]
+    vec = dict(zip(texts, vectors(texts), strict=True))
+
+    best: list[dict[int, tuple[float, _Unit]]] = []  # per claim: passage -> (score, unit)
+    for c, short in zip(claims, shortlists, strict=True):
+        found: dict[int, tuple[float, _Unit]] = {}
+        for cover, u in short:
+            unit_vector = sum(vec[t] for t in u.parts)  # a pair: the mean direction
+            similarity = float(vec[c.text] @ unit_vector) / float(np.linalg.norm(unit_vector))
+            s = support(c, similarity, cover, u, w)
+            s -= _PAIR_MARGIN if len(u.parts) > 1 else 0.0  # the narrower quote wins a near tie
+            if u.passage not in found or s > found[u.passage][0]:
+                found[u.passage] = (s, u)
+        best.append(found)
+    return claims, best
+
+
+def _first(x: tuple[float, _Unit]) -> float:
+    return x[0]
+
+
+def _top(found: dict[int, tuple[float, _Unit]]) -> float:
+    return max((s for s, _ in found.values()), default=0.0)
+
+
+def sentence_support(
+    reply: str, passages: Sequence[Passage], vectors: SentenceVectors, w: Weights = Weights()
+) -> list[tuple[str, float]]:
+    """Each answer sentence with its support score (for calibration)."""
+    claims, best = _score(normalize_markers(reply), passages, vectors, w)
+    return [(c.text, _top(found)) for c, found in zip(claims, best, strict=True)]
+
+
+def check(
+    reply: str, passages: Sequence[Passage], vectors: SentenceVectors, threshold: float
+) -> Checked:
+    """The answer text with checked markers, its citations and its unsupported sentences."""
+    if NOT_IN_DOCUMENTS in reply:
+        return Checked(REFUSAL_TEXT, [], [], refused=True)
+    text = normalize_markers(reply.strip())
+    claims, best = _score(text, passages, vectors, Weights())
+    unsupported = [
+        c.text
+        for c, found in zip(claims, best, strict=True)
+        if (c.cites or c.terms) and _top(found) < threshold
+    ]
+    return _assemble(text, claims, best, passages, unsupported)
+
+
+def _assemble(
+    text: str,
+    claims: list[Claim],
+    best: list[dict[int, tuple[float, _Unit]]],
+    passages: Sequence[Passage],
+    unsupported: list[str],
+) -> Checked:
+    """Renumber the markers to one citation per quoted span, in order of appearance."""
+    numbers: dict[tuple[str, int, int], int] = {}
+    citations: list[Citation] = []
+    kept: dict[int, str] = {}  # marker start -> its new marker; the others are removed
+    for c, found in zip(claims, best, strict=True):
+        written: set[int] = set()
+        for s, _e, i in c.marks:
+            if i is None:
+                continue
+            score, u = found[i]
+            p = passages[i]
+            key = (p.source, p.start + u.start, p.start + u.end)
+            if key not in numbers:
+                numbers[key] = len(citations) + 1
+                citations.append(
+                    Citation(
+                        n=numbers[key],
+                        source=p.source,
+                        quote=p.text[u.start : u.end],
+                        start=key[1],
+                        end=key[2],
+                        page=p.page,
+                        score=round(max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0)), 4),
+                        title=p.title,
+                    )
+                )
+            if numbers[key] not in written:  # [2][3] quoting the same span: one marker
+                written.add(numbers[key])
+                kept[s] = f"[{numbers[key]}]"
+    return Checked(rewrite_markers(text, kept), citations, unsupported, refused=False)

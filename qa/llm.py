@@ -1,0 +1,121 @@
+"""The LLM path's parts: the chat model from settings, and the condense and answer chains.
+
+Any OpenAI-compatible endpoint serves (OpenAI, vLLM, Ollama, llama.cpp, LM Studio): it is
+``ChatOpenAI`` with ``base_url``, on the Chat Completions API. Retries are ours (qa/faults.py),
+so the client's own are off: its backoff would not respect the answer's deadline.
+
+Passages reach the model only inside the user message, fenced and numbered ``[1]..[k]``;
+nothing from a document is ever put in the system message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import Runnable
+
+from ingest.settings import SettingsError
+
+from .prompts import render
+from .settings import Settings
+from .types import Passage
+
+NOT_IN_DOCUMENTS = "NOT_IN_DOCUMENTS"  # the answer prompt's reply when the passages do not answer
+# The answer prompt fences passages between <<<PASSAGES and PASSAGES>>>.
+_FENCE = re.compile(r"<{3,}|>{3,}")
+_LEAD_IN = re.compile(r"^\s*(?:standalone question|rewritten question|question)\s*:\s*", re.I)
+_HISTORY_TURNS = 6  # messages of the conversation shown to the condense prompt
+_HISTORY_CHARS = 1500  # of each message: enough to name what a follow-up refers to
+
+
+def llm_configured(settings: Settings) -> bool:
+    return bool(settings.llm_model)
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel:
+    """``ChatOpenAI`` for the configured endpoint; a local server needs no real key."""
+    from langchain_openai import ChatOpenAI
+
+    if not settings.llm_model:
+        raise SettingsError("no LLM is configured: set QA_LLM_MODEL (and OPENAI_BASE_URL)")
+    if not settings.openai_api_key and not settings.openai_base_url:
+        raise SettingsError(
+            "QA_LLM_MODEL is set, but neither OPENAI_API_KEY (for OpenAI) nor OPENAI_BASE_URL "
+            "(for your own server) is"
+        )
+    return ChatOpenAI(
+        model=settings.llm_model,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key or "unused",  # type: ignore[arg-type]
+        temperature=settings.llm_temperature,
+        timeout=settings.llm_timeout,
+        max_retries=0,
+        use_responses_api=False,  # other servers speak only Chat Completions
+    )
+
+
+def _messages(rendered: list[dict[str, str]]) -> list[BaseMessage]:
+    kinds = {"system": SystemMessage, "user": HumanMessage}
+    return [kinds[m["role"]](content=m["content"]) for m in rendered]
+
+
+def text_chain(model: Runnable[Any, Any]) -> Runnable[Any, str]:
+    """Messages -> the model's reply as text (streamed in pieces by ``.stream``)."""
+    return model | StrOutputParser()
+
+
+def with_timeout(model: BaseChatModel, seconds: float) -> Runnable[Any, Any]:
+    """The model with an HTTP timeout of ``seconds`` for one attempt, when it takes one."""
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    # subtle: other chat models may pass unknown keyword arguments on to their API.
+    return model.bind(timeout=seconds) if isinstance(model, BaseChatOpenAI) else model
+
+
+def _unfenced(text: str) -> str:
+    """Text that cannot close the passage fence early (a document might try)."""
+    return _FENCE.sub(lambda m: m.group(0)[:2], text)
+
+
+def answer_messages(
+    question: str, passages: Sequence[Passage], prompts_dir: Path | None = None
+) -> list[BaseMessage]:
+    """The answer prompt: the question and the passages, numbered from 1, as fenced data."""
+    numbered = [
+        {
+            "n": n,
+            "title": _unfenced(p.title),
+            "source": _unfenced(p.source),
+            "text": _unfenced(p.text),
+        }
+        for n, p in enumerate(passages, 1)
+    ]
+    return _messages(render("answer", prompts_dir, question=question, passages=numbered))
+
+
+def condense_messages(
+    question: str, history: Sequence[dict[str, str]], prompts_dir: Path | None = None
+) -> list[BaseMessage]:
+    """The prompt that rewrites a follow-up into a question that stands on its own."""
+    recent = [
+        {"role": m["role"], "content": " ".join(m["content"][:_HISTORY_CHARS].split())}
+        for m in history[-_HISTORY_TURNS:]
+    ]
+    return _messages(render("condense", prompts_dir, question=question, history=recent))
+
+
+def standalone_from_reply(reply: str, question: str, limit: int) -> str:
+    """The rewritten question from the model's reply; the original when the reply is unusable."""
+    lines = [line for line in reply.strip().splitlines() if line.strip()]
+    if not lines:
+        return question
+    rewritten = _LEAD_IN.sub("", lines[0]).strip().strip("\"'“”").strip()
+    if not rewritten or NOT_IN_DOCUMENTS in rewritten or len(rewritten) > limit:
+        return question
+    return rewritten
