@@ -73,7 +73,7 @@ def test_a_bad_case_file_names_every_bad_line(tmp_path: Path) -> None:
         (3, "'question' is missing"),
         (4, "'match' must be"),
         (5, "an unanswerable case cannot expect"),
-        (6, "already used on line 1"),
+        (6, "id 'a' is already used on line 1"),
         (7, "'history' must be"),
         (8, "'expected' must be a list of non-empty strings"),
         (9, "not a JSON object"),
