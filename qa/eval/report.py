@@ -14,6 +14,8 @@ from typing import Any
 from .metrics import MEASURES
 
 Report = dict[str, Any]  # EvalRun.to_dict()
+TERMINAL_FAILURES = 20  # failed cases shown in the terminal; the report folder has them all
+REPORT_FAILURES = 200  # failed cases detailed in report.md; report.json has them all
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -104,13 +106,15 @@ def terminal(report: Report) -> str:
     failed = [c for c in report["cases"] if not c["passed"]]
     if failed:
         parts += ["", f"failed ({len(failed)}):"]
-        for c in failed:
+        for c in failed[:TERMINAL_FAILURES]:
             known = " [known miss]" if c.get("xfail") else ""
             answer = c["answer"] if len(c["answer"]) <= 160 else c["answer"][:157] + "..."
             parts.append(f"  {c['id']}{known}: {c['question']}")
             parts += [f"      {p}" for p in c["problems"]]
             if answer:
                 parts.append(f"      answer: {answer}")
+        if len(failed) > TERMINAL_FAILURES:
+            parts.append(f"  … and {len(failed) - TERMINAL_FAILURES} more (--report DIR lists all)")
     return "\n".join(parts)
 
 
@@ -153,7 +157,9 @@ def markdown(report: Report, images: dict[str, str]) -> str:
     failed = [c for c in report["cases"] if not c["passed"]]
     if failed:
         out += ["## Failed cases", ""]
-        for c in failed:
+        if len(failed) > REPORT_FAILURES:
+            out += [f"The first {REPORT_FAILURES} of {len(failed)}; report.json has them all.", ""]
+        for c in failed[:REPORT_FAILURES]:
             known = f" (known miss: {c['xfail']})" if c.get("xfail") else ""
             out += [f"### `{c['id']}`{known}", "", f"**Q:** {c['question']}  "]
             out += [f"**A:** {_md_escape(c['answer'] or c['error'])}  "]

@@ -32,13 +32,15 @@ class EvalRun:
     meta: dict[str, Any]
     summary: dict[str, Any] = field(init=False)
     tags: dict[str, dict[str, Any]] = field(init=False)
+    _by_id: dict[str, CaseResult] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.summary = summarize(self.results)
         self.tags = by_tag(self.results)
+        self._by_id = {r.id: r for r in self.results}
 
     def result(self, case_id: str) -> CaseResult:
-        return next(r for r in self.results if r.id == case_id)
+        return self._by_id[case_id]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,8 +93,7 @@ def evaluate(
         raise ValueError("k must be at least 1")
     if sources is None:
         sources = SourceTexts(assistant.index.records)
-    if cases:
-        assistant.retrieve(cases[0].question, k=1)  # warm-up: model loaded, index opened
+    assistant.retrieve("warm-up", k=1)  # loads the model and opens the index before timing
     results = []
     for i, case in enumerate(cases, 1):
         results.append(_run_case(assistant, case, k, sources, judge))
