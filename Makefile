@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: chat test install install-dev lint typecheck format ingest clean
+.PHONY: chat test eval install install-dev lint typecheck format ingest clean
 
 ## Install, index the seed collection (when missing or changed) and open the chat on 127.0.0.1:7860.
 chat: $(VENV)/.installed
@@ -20,6 +20,11 @@ chat: $(VENV)/.installed
 ## Install with the test extras, then lint, type-check and run the whole test suite.
 test: $(VENV)/.dev-installed lint typecheck
 	$(PY) -m pytest
+
+## Index the seed collection, then evaluate it on the seed cases: report in out/eval/.
+eval: $(VENV)/.installed
+	$(PY) -m ingest -q seeds
+	$(PY) -m qa eval tests/eval/seed_qa.jsonl --report out/eval
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.dev-installed

@@ -1,6 +1,7 @@
-"""``python -m qa ask "question" [--json]`` and ``python -m qa chat``.
+"""``python -m qa ask "question" [--json]``, ``python -m qa chat`` and ``python -m qa eval``.
 
-Exit status: 0 answered (or refused: the documents do not answer), 2 bad question or settings.
+Exit status: 0 answered (or refused: the documents do not answer), 2 bad question or settings;
+``eval`` also exits 1 on a regression against ``--compare`` (see qa/eval/cli.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ingest.settings import SettingsError
 from ingest.store import IndexMismatchError, IndexNotFoundError
 
 from .assistant import Assistant
+from .eval import cli as eval_cli
 from .settings import Settings
 from .types import Answer
 
@@ -29,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="start the web chat (Gradio)")
     chat.add_argument("--host", help="address to bind (default 127.0.0.1)")
     chat.add_argument("--port", type=int, help="port (default 7860)")
+    eval_cli.add_arguments(sub.add_parser("eval", help="evaluate on a JSONL file of cases"))
     return p
 
 
@@ -63,10 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print(format_answer(answer))
             return 0
+        if args.command == "eval":
+            return eval_cli.run(args, Settings.load(**overrides, answer_mode=args.mode))
         from .app import serve  # gradio is imported only for the web app
 
         overrides |= {"host": args.host, "port": args.port}
         return serve(Assistant(Settings.load(**overrides)))
     except (ValueError, SettingsError, IndexNotFoundError, IndexMismatchError) as err:
+        # CaseFileError is a ValueError: its message lists every bad line.
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+# The evaluation's inputs may come from the environment (tests/eval/): read before cleaning.
+_EVAL_ENV = {k: os.environ.get(k) for k in ("QA_EVAL_CASES", "QA_EVAL_INDEX")}
 # Session fixtures are built before the per-test env cleaning below: start the run clean too.
 for _key in [k for k in os.environ if k.startswith(("QA_", "OPENAI_"))]:
     del os.environ[_key]
@@ -55,6 +57,20 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
         raise NetworkBlocked(f"test tried to connect to {address!r}; only loopback is allowed")
     return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("evaluation", "the evaluation in tests/eval/")
+    group.addoption(
+        "--eval-cases",
+        default=_EVAL_ENV["QA_EVAL_CASES"],
+        help="JSONL case file (default: $QA_EVAL_CASES, else tests/eval/seed_qa.jsonl)",
+    )
+    group.addoption(
+        "--eval-index",
+        default=_EVAL_ENV["QA_EVAL_INDEX"],
+        help="existing index to evaluate (default: $QA_EVAL_INDEX, else the seeds, indexed)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,0 +1,33 @@
+"""The seam for an LLM judge: faithfulness and correctness of an answer, beyond string matching.
+
+A judge is any callable ``judge(case, answer) -> Verdict``. ``evaluate`` calls it once per
+case that was answered without error and adds the means to the figures
+(``judge_faithfulness``, ``judge_correctness``). Without a judge those figures are None and
+the report says why (``NO_JUDGE``).
+Not here yet: a judge that asks the configured OpenAI-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..types import Answer
+from .cases import Case
+
+NO_JUDGE = (
+    "LLM judge skipped: no judge LLM is configured (faithfulness and correctness not measured)"
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    faithfulness: float | None  # share of the answer's claims its cited passages support
+    correctness: float | None  # agreement of the answer with the expected facts, 0..1
+    notes: str = ""  # the judge's reasons, for the report
+
+
+class Judge(Protocol):
+    name: str
+
+    def __call__(self, case: Case, answer: Answer) -> Verdict: ...
