@@ -23,6 +23,11 @@ class Settings(IndexSettings):
     llm_max_retries: int = Field(
         2, ge=0, le=10, description="Retries of a failed LLM request, within the deadline."
     )
+    # The evaluation's LLM judge (qa/eval/llm_judge.py), on the same endpoint.
+    judge_model: str | None = Field(None, description="Judge model name (default: llm_model).")
+    judge_timeout: float = Field(
+        60.0, gt=0, le=600, description="Seconds for one judge verdict, retries included."
+    )
     # Calibrated by bench/calibrate_citecheck.py on the cases in bench/calibration/ (output in
     # docs/citecheck.md): a cited sentence scoring below this is listed as unsupported.
     support_threshold: float = Field(

@@ -15,9 +15,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 # The evaluation's inputs may come from the environment (tests/eval/): read before cleaning.
-_EVAL_ENV = {k: os.environ.get(k) for k in ("QA_EVAL_CASES", "QA_EVAL_INDEX")}
+_EVAL_ENV = {k: os.environ.get(k) for k in ("QA_EVAL_CASES", "QA_EVAL_INDEX", "QA_EVAL_JUDGE")}
+# The LLM judge of the evaluation (--eval-judge) is configured from the caller's environment.
+USER_ENV = {k: v for k, v in os.environ.items() if k.startswith(("QA_", "OPENAI_"))}
 # Session fixtures are built before the per-test env cleaning below: start the run clean too.
-for _key in [k for k in os.environ if k.startswith(("QA_", "OPENAI_"))]:
+for _key in USER_ENV:
     del os.environ[_key]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--eval-index",
         default=_EVAL_ENV["QA_EVAL_INDEX"],
         help="existing index to evaluate (default: $QA_EVAL_INDEX, else the seeds, indexed)",
+    )
+    group.addoption(
+        "--eval-judge",
+        action="store_true",
+        default=(_EVAL_ENV["QA_EVAL_JUDGE"] or "0").lower() not in ("0", "false", "no", ""),
+        help="also run the LLM judge (QA_JUDGE_MODEL or QA_LLM_MODEL, OPENAI_BASE_URL; "
+        "default: $QA_EVAL_JUDGE)",
     )
 
 

@@ -1,4 +1,4 @@
-"""``python -m qa eval CASES.jsonl [--k 10] [--report DIR] [--compare OLD.json]``.
+"""``python -m qa eval CASES.jsonl [--k 10] [--report DIR] [--compare OLD.json] [--judge]``.
 
 Exit status: 0 evaluated (whatever the scores), 1 a regression against --compare beyond the
 tolerance, 2 bad input (case file, report to compare with, settings, missing index).
@@ -18,6 +18,8 @@ from ..assistant import Assistant
 from ..settings import Settings
 from .cases import load_cases
 from .compare import DEFAULT_TOLERANCE, compare, format_comparison
+from .judge import NO_JUDGE
+from .llm_judge import LLMJudge, judge_model_name, make_judge
 from .report import terminal, write
 from .runner import evaluate
 from .sources import SourceTexts
@@ -46,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="folder the index was built from (default: the paths the index recorded)",
     )
+    p.add_argument(
+        "--judge",
+        action="store_true",
+        help="also score faithfulness and correctness with the LLM judge "
+        "($QA_JUDGE_MODEL, else $QA_LLM_MODEL, on OPENAI_BASE_URL)",
+    )
+    p.add_argument("--judge-model", metavar="NAME", help="the judge's model (implies --judge)")
     p.add_argument("--mode", choices=["auto", "extractive", "llm"], help="answer mode")
     # SUPPRESS: `eval --index-dir X` and `--index-dir X eval` both work, neither clobbers.
     p.add_argument("--index-dir", default=argparse.SUPPRESS, help="index folder")
@@ -64,6 +73,21 @@ def _read_report(path: Path) -> dict[str, Any]:
     return data
 
 
+def _judge(args: argparse.Namespace, settings: Settings) -> tuple[LLMJudge | None, dict[str, Any]]:
+    """The LLM judge when asked for and configured; else why there is none, for the report."""
+    if args.judge_model:
+        settings = settings.model_copy(update={"judge_model": args.judge_model})
+    if args.judge or args.judge_model:
+        judge = make_judge(settings)  # SettingsError: a model is named but no endpoint
+        if judge is None:
+            print(f"warning: --judge: {NO_JUDGE}", file=sys.stderr)
+        return judge, {}
+    name = judge_model_name(settings)
+    if name:
+        return None, {"judge": f"LLM judge skipped: not asked for (--judge would ask {name})"}
+    return None, {}
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate; raises ValueError (and the index errors) for the caller to report."""
     if args.k < 1:
@@ -74,6 +98,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     cases, warnings = load_cases(args.cases)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
+    judge, meta = _judge(args, settings)
     assistant = Assistant(settings)
     with tqdm(total=len(cases), desc="cases", file=sys.stderr, disable=args.quiet or None) as bar:
         result = evaluate(
@@ -81,8 +106,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             cases,
             k=args.k,
             sources=SourceTexts(assistant.index.records, args.docs),
+            judge=judge,
             on_progress=lambda done, total: bar.update(1),
-            meta={"cases_file": str(args.cases)},
+            meta={"cases_file": str(args.cases), **meta},
         )
     report = result.to_dict()
     print(terminal(report))

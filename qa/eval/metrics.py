@@ -233,6 +233,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, Any]:
         "passed": sum(r.passed for r in results),
         "false_refusals": false_refusals,
         "offsets_unchecked": sum(len(r.offsets_unchecked) for r in results),
+        "judge_failures": sum(bool(r.judge and r.judge.get("errors")) for r in results),
         **{key: value for key, (value, _) in figures.items()},
         "measured_on": {key: n for key, (_, n) in figures.items()},
     }

@@ -16,6 +16,7 @@ from .metrics import MEASURES
 Report = dict[str, Any]  # EvalRun.to_dict()
 TERMINAL_FAILURES = 20  # failed cases shown in the terminal; the report folder has them all
 REPORT_FAILURES = 200  # failed cases detailed in report.md; report.json has them all
+JUDGE_ERRORS_SHOWN = 5  # cases without a judge's verdict listed in the terminal
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -101,6 +102,7 @@ def terminal(report: Report) -> str:
     ]
     if report["meta"].get("judge"):
         parts.append(str(report["meta"]["judge"]))
+    parts += judge_lines(report)
     if report["tags"]:
         parts += ["", table(tag_rows(report), tag_header(k))]
     failed = [c for c in report["cases"] if not c["passed"]]
@@ -116,6 +118,56 @@ def terminal(report: Report) -> str:
         if len(failed) > TERMINAL_FAILURES:
             parts.append(f"  … and {len(failed) - TERMINAL_FAILURES} more (--report DIR lists all)")
     return "\n".join(parts)
+
+
+def _judged(report: Report) -> list[dict[str, Any]]:
+    return [c for c in report["cases"] if c.get("judge")]
+
+
+def judge_lines(report: Report) -> list[str]:
+    """How many cases the judge scored, and why it gave no verdict on some (terminal)."""
+    judged = _judged(report)
+    if not judged:
+        return []
+    failed = [c for c in judged if c["judge"].get("errors")]
+    lines = [f"LLM judge: {len(judged)} cases judged, no verdict on {len(failed)}"]
+    for c in failed[:JUDGE_ERRORS_SHOWN]:
+        lines += [f"  {c['id']}: {e}" for e in c["judge"]["errors"]]
+    if len(failed) > JUDGE_ERRORS_SHOWN:
+        lines.append(f"  … and {len(failed) - JUDGE_ERRORS_SHOWN} more (report.json has all)")
+    return lines
+
+
+def judge_markdown(report: Report) -> list[str]:
+    """report.md's section on the cases the judge scored below 1 or could not score."""
+    judged = _judged(report)
+    if not judged:
+        return []
+    shown = [
+        c
+        for c in judged
+        if c["judge"].get("errors")
+        or any(c["judge"].get(key) not in (None, 1.0) for key in ("faithfulness", "correctness"))
+    ]
+    out = [
+        "## LLM judge",
+        "",
+        f"{len(judged)} cases judged; {len(judged) - len(shown)} scored 1 on everything measured. "
+        "Faithfulness: the share of the answer's claims its cited passages support; "
+        "correctness: the share of expected facts it states (unanswerable: it declines).",
+        "",
+    ]
+    if shown:
+        out += ["| case | faithfulness | correctness | the judge's notes |", "|---|---:|---:|---|"]
+        for c in shown[:REPORT_FAILURES]:
+            v = c["judge"]
+            notes = "; ".join([*(f"**no verdict**: {e}" for e in v.get("errors", [])), v["notes"]])
+            out.append(
+                f"| `{c['id']}` | {_num(v['faithfulness'], 2)} | {_num(v['correctness'], 2)} "
+                f"| {_md_escape(notes.strip('; '))} |"
+            )
+        out.append("")
+    return out
 
 
 def _md_escape(text: str) -> str:
@@ -154,6 +206,7 @@ def markdown(report: Report, images: dict[str, str]) -> str:
             *("| " + " | ".join(r) + " |" for r in tag_rows(report)),
             "",
         ]
+    out += judge_markdown(report)
     failed = [c for c in report["cases"] if not c["passed"]]
     if failed:
         out += ["## Failed cases", ""]

@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..assistant import Assistant
+from ..prompts import PromptError
+from ..types import Answer
 from .cases import Case
-from .judge import NO_JUDGE, Judge
+from .judge import NO_JUDGE, Judge, Verdict
 from .metrics import CaseResult, by_tag, score_case, summarize
 from .sources import SourceTexts
 
@@ -122,5 +124,15 @@ def _run_case(
         case, answer, passages, exact, latency=latency, retrieve_latency=retrieve_latency
     )
     if judge is not None:
-        result.judge = asdict(judge(case, answer))
+        result.judge = asdict(_judged(judge, case, answer))
     return result
+
+
+def _judged(judge: Judge, case: Case, answer: Answer) -> Verdict:
+    """The judge's verdict; a judge that fails gives an unknown verdict, not a failed run."""
+    try:
+        return judge(case, answer)
+    except PromptError:
+        raise  # a broken prompt file would fail every case alike: the user must fix it
+    except Exception as err:
+        return Verdict(None, None, errors=[f"the judge failed: {type(err).__name__}: {err}"])
