@@ -22,7 +22,8 @@ _DECLINES = re.compile(r"do(?:es)? not answer|not in the documents|cannot tell",
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9$.]+", text.lower().replace(",", "")) if len(w) > 2}
+    found = re.findall(r"\$?[a-z0-9]+(?:\.[0-9]+)?", text.lower().replace(",", ""))
+    return {w for w in found if len(w) > 2}
 
 
 def _covered(text: str, source: str) -> bool:
