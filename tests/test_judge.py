@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from ingest.settings import SettingsError
 from qa import Answer, Assistant, Settings
 from qa.eval import Case, Verdict, evaluate, load_cases, make_judge
 from qa.eval.llm_judge import GIVE_UP_AFTER, LLMJudge
-from qa.eval.report import markdown, terminal
+from qa.eval.report import markdown, terminal, write
 from qa.extractive import REFUSAL_TEXT
 from qa.prompts import PromptError
 
@@ -35,7 +36,9 @@ def judge_on(server: LLMServer, **settings: object) -> LLMJudge:
     return judge
 
 
-def test_verdicts_are_read_and_averaged(llm_server: LLMServer, seed_assistant: Assistant) -> None:
+def test_verdicts_are_read_and_averaged(
+    llm_server: LLMServer, seed_assistant: Assistant, tmp_path: Path
+) -> None:
     llm_server.script(
         # china-share: its one quoted sentence; a fenced reply
         Reply('```json\n{"verdicts": [{"claim": 1, "supported": true, "reason": "quoted"}]}\n```'),
@@ -88,6 +91,9 @@ def test_verdicts_are_read_and_averaged(llm_server: LLMServer, seed_assistant: A
     md = markdown(report, {})
     assert "## LLM judge" in md and "| `uses` | 0.50 | 0.67 | unsupported:" in md
     assert "| `china-share` |" not in md.split("## LLM judge")[1].split("##")[0]
+    write(report, tmp_path)
+    with Image.open(tmp_path / "tags.png") as image:  # two more columns: the judge's
+        assert image.width > 1000
 
 
 def test_malformed_replies_leave_the_score_unknown_and_are_counted(

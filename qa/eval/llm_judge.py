@@ -169,7 +169,8 @@ class LLMJudge:
             "",
         )
         context = "" if _data(around) == _data(c.quote) else _data(around)
-        return {"n": c.n, "source": _data(c.source), "quote": _data(c.quote), "passage": context}
+        source = c.source if c.page is None else f"{c.source}, p. {c.page}"
+        return {"n": c.n, "source": _data(source), "quote": _data(c.quote), "passage": context}
 
     def _correctness(self, case: Case, answer: Answer) -> tuple[float | None, str]:
         if case.unanswerable:

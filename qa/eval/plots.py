@@ -25,20 +25,27 @@ TAG_COLUMNS = (
     ("citation_recall", "citation\nrecall"),
     ("refusal_recall", "refusal\nrecall"),
 )
+# Added when the LLM judge ran.
+JUDGE_COLUMNS = (
+    ("judge_faithfulness", "judge:\nfaithful"),
+    ("judge_correctness", "judge:\ncorrect"),
+)
 _DPI = 110
 
 
 def tag_scores(tags: dict[str, dict[str, Any]], k: int, path: Path) -> Path:
     """A heat map, tags by scores: red is 0, green is 1, a grey "–" was not measured."""
     names = list(tags)
+    judged = any(tags[t].get(key) is not None for t in names for key, _ in JUDGE_COLUMNS)
+    columns = TAG_COLUMNS + JUDGE_COLUMNS if judged else TAG_COLUMNS
     values = np.array(
         [
-            [np.nan if tags[t].get(key) is None else tags[t][key] for key, _ in TAG_COLUMNS]
+            [np.nan if tags[t].get(key) is None else tags[t][key] for key, _ in columns]
             for t in names
         ],
         dtype=float,
     )
-    fig = Figure(figsize=(8.2, 1.4 + 0.36 * len(names)), dpi=_DPI)
+    fig = Figure(figsize=(1.2 * len(columns) - 0.2, 1.4 + 0.36 * len(names)), dpi=_DPI)
     ax = fig.add_subplot()
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#eeeeee")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1, aspect="auto")
@@ -46,12 +53,12 @@ def tag_scores(tags: dict[str, dict[str, Any]], k: int, path: Path) -> Path:
         text = "–" if np.isnan(v) else f"{v:.2f}"
         dark = not np.isnan(v) and (v > 0.8 or v < 0.15)  # the ends of the map are dark
         ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "#222")
-    ax.set_xticks(range(len(TAG_COLUMNS)), [c.replace("@k", f"@{k}") for _, c in TAG_COLUMNS])
+    ax.set_xticks(range(len(columns)), [c.replace("@k", f"@{k}") for _, c in columns])
     ax.xaxis.tick_top()
     ax.tick_params(axis="x", labelsize=8, length=0)
     ax.set_yticks(range(len(names)), [f"{t} (n={tags[t]['cases']})" for t in names])
     ax.tick_params(axis="y", labelsize=8, length=0)
-    ax.set_xticks(np.arange(-0.5, len(TAG_COLUMNS)), minor=True)
+    ax.set_xticks(np.arange(-0.5, len(columns)), minor=True)
     ax.set_yticks(np.arange(-0.5, len(names)), minor=True)
     ax.grid(which="minor", color="white", linewidth=1.5)
     ax.tick_params(which="minor", length=0)
