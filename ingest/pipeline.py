@@ -17,6 +17,7 @@ from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
+from .context import header_for, publication_day, publisher_of
 from .embeddings import make_embeddings, token_facts
 from .load import Document, LoadError, SourceFile, discover, file_sha256, read_document
 from .lock import writer_lock
@@ -27,10 +28,22 @@ from .store import DocRecord, Index, StoredChunk
 # (stage, done, total): stage is "reading" (files) or "embedding" (chunks).
 ProgressFn = Callable[[str, int, int], None]
 
-_HEADER_VERSION = "h1"  # bump when header_for changes: every chunk's embedded text changes
+_HEADER_VERSION = "h2"  # bump when header_for changes: every chunk's embedded text changes
 # Chunk metadata keys of our own; front matter fields of the same name get a "doc_" prefix.
 RESERVED_KEYS = frozenset(
-    {"source", "title", "start", "end", "body_start", "seq", "sha256", "doc_sha256", "page"}
+    {
+        "source",
+        "title",
+        "start",
+        "end",
+        "body_start",
+        "seq",
+        "sha256",
+        "doc_sha256",
+        "page",
+        "publisher",
+        "published_day",
+    }
 )
 
 
@@ -78,11 +91,6 @@ class _Plan:
     pending: int  # of ``new``, not stored yet
 
 
-def header_for(doc: Document) -> str:
-    """Document context embedded with every chunk, so a chunk is found by its document's title."""
-    return f"{doc.title}\n"
-
-
 def fingerprint(settings: IndexSettings, model_id: str) -> str:
     """Changes whenever the same file would be chunked or embedded differently."""
     return f"{model_id}|{settings.chunk_tokens}|{settings.chunk_overlap_tokens}|{_HEADER_VERSION}"
@@ -95,8 +103,12 @@ def chunk_document(doc: Document, chunker: SentenceChunker) -> list[StoredChunk]
     text, or for a paged document the text of its ``page`` (1-based), counted from the start
     of that page. Either way the body is ``source_text[start:end]``.
     """
-    header = header_for(doc)
+    header = header_for(doc.title, doc.metadata)
     doc_meta = {(f"doc_{k}" if k in RESERVED_KEYS else k): v for k, v in doc.metadata.items()}
+    doc_meta["publisher"] = publisher_of(doc.metadata)
+    day = publication_day(doc.metadata)
+    if day is not None:
+        doc_meta["published_day"] = day
     chunks = []
     seq = 0
     for page, first, last in doc.sections():

@@ -17,6 +17,9 @@ ones, and the deterministic chunk ids make the redo write no duplicate.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from langchain_core.embeddings import Embeddings
 from .client import make_client, server_errors
 from .embeddings import token_facts
 from .errors import IndexMismatchError, IndexNotFoundError, IndexUnavailableError
+from .keyword import KeywordIndex, build_from
 from .records import ChromaRecords, DocRecord, Records, SqliteRecords
 from .settings import IndexSettings
 
@@ -48,6 +52,11 @@ RECORDS_FILE = "records.sqlite"
 _PAGE = 5000  # ids per Chroma get/delete call, below its maximum batch size
 _MODEL_KEY = "embedding_model"  # collection metadata
 _DIMENSION_KEY = "embedding_dimension"
+# Records meta: a new random value is written before the collection is first changed and again
+# after the last change, so derived data stamped with an older value (the keyword index) is
+# known to be stale, even when a crash came between the change and its rebuild.
+_CHANGED_KEY = "changed"
+_NEVER_CHANGED = "initial"  # the stamp of an index older than the stamp itself
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,9 @@ class Index:
         self.embeddings = embeddings
         self.model_id = token_facts(embeddings).model_id
         self.records: Records
+        self._changing = False  # this object has changed the collection
+        self._keyword: KeywordIndex | None = None
+        self._keyword_lock = threading.Lock()
         if self.url is None:
             if not (self.dir / RECORDS_FILE).exists():
                 if not create:
@@ -181,12 +193,67 @@ class Index:
         with self.guard():
             return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
+    @property
+    def keyword_dir(self) -> Path:
+        return self.dir / f"keyword-{self.settings.collection}"
+
+    def stamp(self) -> str:
+        """The collection's change stamp: it moves on with every change."""
+        with self.guard():
+            return self.records.meta(_CHANGED_KEY) or _NEVER_CHANGED
+
+    def _changes(self) -> None:
+        """Called before every change to the collection."""
+        if not self._changing:
+            with self.guard():
+                self.records.set_meta(_CHANGED_KEY, uuid.uuid4().hex)
+            self._changing = True
+
+    def keyword(self) -> KeywordIndex:
+        """The keyword index of the collection as it is now: loaded, or rebuilt when stale."""
+        stamp = self.stamp()
+        with self._keyword_lock:
+            current = self._keyword
+            if current is None or current.stamp != stamp:
+                current = KeywordIndex.load(self.keyword_dir)
+                if current is None or current.stamp != stamp:
+                    current = build_from(stamp, self._pages(["documents", "metadatas"]))
+                    # A read-only index folder: keep it in memory only.
+                    with contextlib.suppress(OSError):
+                        current.save(self.keyword_dir)
+                self._keyword = current
+            return current
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of these chunks."""
+        if not ids:
+            return {}
+        with self.guard():
+            got = self.collection.get(ids=list(ids), include=["embeddings"])
+        return dict(
+            zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True)
+        )
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """The stored text (header + body) and metadata of these chunks."""
+        if not ids:
+            return {}
+        with self.guard():
+            got = self.collection.get(ids=list(ids), include=["documents", "metadatas"])
+        return {
+            i: (d, dict(m or {}))
+            for i, d, m in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+
     def add(self, chunks: Sequence[StoredChunk]) -> None:
         """Embed and store chunks (an upsert: storing an id twice keeps one copy)."""
         if not chunks:
             return
         texts = [c.text for c in chunks]
         vectors = self.embeddings.embed_documents(texts)
+        self._changes()
         with self.guard():
             self._stamp(len(vectors[0]))
             self.collection.upsert(
@@ -213,11 +280,15 @@ class Index:
                         {**dict.fromkeys(old.keys() - c.metadata.keys()), **c.metadata}
                     )
             if ids:
+                self._changes()
                 with self.guard():
                     self.collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]
 
     def delete_ids(self, ids: Sequence[str]) -> None:
         ids = list(ids)
+        if not ids:
+            return
+        self._changes()
         with self.guard():
             for i in range(0, len(ids), _PAGE):
                 self.collection.delete(ids=ids[i : i + _PAGE])
@@ -233,20 +304,21 @@ class Index:
     def stored_sources(self) -> dict[str, int]:
         """Chunks per source in Chroma, recorded or not (unrecorded: orphans of a crash)."""
         sources: dict[str, int] = {}
-        for metadatas in self._pages(include=["metadatas"]):
+        for _, _, metadatas in self._pages(["metadatas"]):
             for m in metadatas:
                 if m and "source" in m:
                     sources[str(m["source"])] = sources.get(str(m["source"]), 0) + 1
         return sources
 
-    def _pages(self, include: list[str]) -> Iterator[list[Any]]:
+    def _pages(self, include: list[str]) -> Iterator[tuple[list[str], list[str], list[Any]]]:
+        """Every chunk, a page at a time: (ids, documents, metadatas) as far as included."""
         offset = 0
         while True:
             with self.guard():
                 page = self.collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
             if not page["ids"]:
                 return
-            yield page["metadatas"] or []
+            yield page["ids"], page["documents"] or [], page["metadatas"] or []
             offset += len(page["ids"])
 
     def reset(self) -> None:
@@ -255,15 +327,30 @@ class Index:
             self.vectorstore.reset_collection()
             self.records.clear()
             self.records.set_meta("collection_id", str(self.collection.id))
+        self._changing = False
+        self._changes()
 
-    def close(self) -> None:
-        self.records.close()
+    def close(self, *, refresh: bool = True) -> None:
+        """Stamp the end of this object's changes and bring the keyword index up to date
+        (unless ``refresh`` is false, e.g. after a failure: the next user rebuilds it)."""
+        try:
+            if self._changing:
+                self._changing = False
+                if refresh:
+                    self._changes()
+                    self.keyword()
+                else:
+                    with contextlib.suppress(Exception):  # the failure itself is what counts
+                        self._changes()
+                self._changing = False
+        finally:
+            self.records.close()
 
     def __enter__(self) -> Index:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(refresh=exc_type is None)
 
 
 class IndexChroma(Chroma):

@@ -16,7 +16,8 @@ from ingest.text import terms
 from . import citecheck, extractive, llm
 from .claims import LiveMarkers
 from .faults import Deadline, LLMUnavailable, within_deadline
-from .retrieval import PassageRetriever, search_by_vector
+from .rerank import make_reranker
+from .retrieval import Filters, HybridSearch, PassageRetriever
 from .settings import Settings
 from .types import Answer, Passage
 
@@ -52,6 +53,7 @@ class Assistant:
         self._index = index
         self._chat_model = chat_model
         self._vectors = citecheck.SentenceVectors(self.embeddings)
+        self._search: HybridSearch | None = None
         self._lock = threading.Lock()
 
     @property
@@ -69,9 +71,18 @@ class Assistant:
                 self._chat_model = llm.make_chat_model(self.settings)
             return self._chat_model
 
-    def retriever(self, k: int = 10) -> PassageRetriever:
+    @property
+    def searcher(self) -> HybridSearch:
+        index = self.index
+        with self._lock:
+            if self._search is None:
+                reranker = make_reranker(self.settings.reranker, self.settings.embedding_device)
+                self._search = HybridSearch(index, self.embeddings, reranker)
+            return self._search
+
+    def retriever(self, k: int = 10, filters: Filters | None = None) -> PassageRetriever:
         """The index as a LangChain retriever, for use in other chains."""
-        return PassageRetriever(vectorstore=self.index.vectorstore, k=k)
+        return PassageRetriever(search=lambda q, n: self.search(q, n, filters), k=k)
 
     def check_question(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():
@@ -85,33 +96,45 @@ class Assistant:
             )
         return question
 
-    def retrieve(self, question: str, k: int = 10) -> list[Passage]:
+    def retrieve(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """The ``k`` passages most relevant to the question, best first."""
-        return self.search(self.check_question(question), k)
+        return self.search(self.check_question(question), k, filters)
 
-    def search(self, query: str, k: int) -> list[Passage]:
+    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Passage]:
         """Every answer finds its passages here."""
-        vector = self.embeddings.embed_query(query)
-        return search_by_vector(self.index.vectorstore, vector, k)
+        return self.searcher.search(query, k, filters)
 
-    def ask(self, question: str, history: Sequence[Message] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Message] | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
         """Answer from the documents, citing each sentence, or refuse when they do not answer."""
-        *_, answer = self._answer(question, history, streaming=False)
+        *_, answer = self._answer(question, history, filters, streaming=False)
         assert isinstance(answer, Answer)
         return answer
 
     def stream(
-        self, question: str, history: Sequence[Message] | None = None
+        self,
+        question: str,
+        history: Sequence[Message] | None = None,
+        filters: Filters | None = None,
     ) -> Iterator[str | Answer]:
         """The answer's text as it arrives, then the ``Answer``.
 
         The ``Answer`` is what counts: its text may differ from the streamed one (markers
         renumbered or removed by the citation check; an extractive answer after a failure).
         """
-        return self._answer(question, history, streaming=True)
+        return self._answer(question, history, filters, streaming=True)
 
     def _answer(
-        self, question: str, history: Sequence[Message] | None, *, streaming: bool
+        self,
+        question: str,
+        history: Sequence[Message] | None,
+        filters: Filters | None,
+        *,
+        streaming: bool,
     ) -> Iterator[str | Answer]:
         question = self.check_question(question)
         turns = _turns(history)
@@ -119,18 +142,22 @@ class Assistant:
         model = None if mode == "extractive" else self.chat_model
         if model is None:
             notice = _NO_LLM_NOTICE if mode == "llm" else ""
-            yield from _shown(self._extractive(standalone_question(question, turns), notice))
+            yield from _shown(
+                self._extractive(standalone_question(question, turns), notice, filters)
+            )
             return
         deadline = Deadline(self.settings.llm_timeout)
         try:
             query = self._condense(model, question, turns, deadline) if turns else question
         except LLMUnavailable as err:
             notice = _FALLBACK_NOTICE.format(err.reason)
-            yield from _shown(self._extractive(standalone_question(question, turns), notice))
+            yield from _shown(
+                self._extractive(standalone_question(question, turns), notice, filters)
+            )
             return
-        passages = self.search(query, self.settings.top_k)
+        passages = self.search(query, self.settings.top_k, filters)
         if not passages:
-            yield from _shown(self._extractive(query, "", passages))
+            yield from _shown(self._extractive(query, "", filters, passages))
             return
         parts: list[str] = []  # all the model said, including what is held back
         live = LiveMarkers(len(passages))
@@ -142,12 +169,12 @@ class Assistant:
             if rest := live.flush():
                 yield rest
         except LLMUnavailable as err:
-            yield self._extractive(query, _FALLBACK_NOTICE.format(err.reason), passages)
+            yield self._extractive(query, _FALLBACK_NOTICE.format(err.reason), filters, passages)
             return
         reply = "".join(parts)
         if not reply.strip():
             notice = _FALLBACK_NOTICE.format("its reply was empty")
-            yield self._extractive(query, notice, passages)
+            yield self._extractive(query, notice, filters, passages)
             return
         checked = citecheck.check(reply, passages, self._vectors, self.settings.support_threshold)
         yield Answer(
@@ -190,10 +217,16 @@ class Assistant:
 
         return within_deadline(call, deadline, self.settings.llm_max_retries)
 
-    def _extractive(self, query: str, notice: str, passages: list[Passage] | None = None) -> Answer:
+    def _extractive(
+        self,
+        query: str,
+        notice: str,
+        filters: Filters | None = None,
+        passages: list[Passage] | None = None,
+    ) -> Answer:
         """The answer quoted from the passages (found for ``query`` unless given)."""
         if passages is None:
-            passages = self.search(query, self.settings.top_k)
+            passages = self.search(query, self.settings.top_k, filters)
         scored = extractive.score(query, extractive.candidates(passages))
         chosen = extractive.select(
             scored, self.settings.refusal_threshold, self.settings.max_answer_sentences

@@ -103,7 +103,7 @@ def score(question: str, cands: Sequence[Candidate]) -> list[Scored]:
         covered = sum(idf[t] for t in found) + _HEADING_WEIGHT * sum(
             idf[t] for t in (q_terms & c.context) - found
         )
-        support = PASSAGE_WEIGHT * c.passage.score + (1 - PASSAGE_WEIGHT) * min(
+        support = PASSAGE_WEIGHT * c.passage.closeness + (1 - PASSAGE_WEIGHT) * min(
             1.0, covered / total
         )
         if wanted is not None and not wanted.search(c.text):

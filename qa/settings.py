@@ -33,6 +33,9 @@ class Settings(IndexSettings):
     support_threshold: float = Field(
         0.65, ge=0, le=1, description="Least support score of a cited answer sentence."
     )
+    reranker: str | None = Field(
+        None, description="Cross-encoder folder or cached name; reorders the best candidates."
+    )
     top_k: int = Field(6, ge=1, le=50, description="Passages an answer draws on.")
     max_answer_sentences: int = Field(
         3, ge=1, le=10, description="Sentences in an extractive answer."

@@ -20,29 +20,46 @@ class Passage:
     start: int
     end: int
     page: int | None
-    score: float  # relevance to the query, higher is better (cosine similarity for dense search)
+    score: float  # relevance to the query, higher is better: what the retriever ranked by
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+    similarity: float | None = None  # cosine similarity of the query and the embedded chunk
 
     @property
     def title(self) -> str:
         return str(self.metadata.get("title", self.source))
 
+    @property
+    def closeness(self) -> float:
+        """The embedding similarity when known, else the score."""
+        return self.score if self.similarity is None else self.similarity
+
     @classmethod
-    def from_document(cls, doc: Document, score: float) -> Passage:
-        """From a stored chunk: page_content is header + body; metadata says where the body is."""
-        meta = dict(doc.metadata)
-        body = doc.page_content[int(meta.get("body_start", 0)) :]
+    def from_stored(
+        cls,
+        id: str,
+        text: str,
+        metadata: dict[str, Any],
+        score: float,
+        similarity: float | None = None,
+    ) -> Passage:
+        """From a stored chunk: its text is header + body; metadata says where the body is."""
+        meta = dict(metadata)
         page = meta.get("page")
         return cls(
-            id=str(doc.id),
-            text=body,
+            id=id,
+            text=text[int(meta.get("body_start", 0)) :],
             source=str(meta["source"]),
             start=int(meta["start"]),
             end=int(meta["end"]),
             page=int(page) if page is not None else None,
             score=float(score),
             metadata=meta,
+            similarity=similarity,
         )
+
+    @classmethod
+    def from_document(cls, doc: Document, score: float) -> Passage:
+        return cls.from_stored(str(doc.id), doc.page_content, doc.metadata, score)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ingest.lock import writer_lock
 from ingest.settings import IndexSettings
 
 from .conftest import ROOT, SEED_FILE
+from .consistency import assert_keyword_matches_chroma
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +111,7 @@ def snapshot(index: Path) -> dict[str, Any]:
 
 
 def assert_same_index(index: Path, clean: Path) -> None:
+    assert_keyword_matches_chroma(index)
     got, want = snapshot(index), snapshot(clean)
     assert got["records"] == want["records"]
     assert sorted(got["chunks"]) == sorted(want["chunks"]), "different chunk ids"

@@ -1,0 +1,88 @@
+"""What a question says about where its answer is: the publishers it names, and their dates.
+
+"Does the TechCrunch article on October 7, 2023 ... while The Verge reports ...?" names two
+publishers and one date. Each named publisher becomes a part of the search restricted to its
+documents (with the date, when one stands next to it), so that every document a multi-part
+question needs gets its share of the passages. The words around a mention (up to the next
+mention) describe what that publisher's article is about.
+Not handled: relative dates ("last week"), and names the index does not hold as metadata.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+_MONTHS = (
+    "january february march april may june july august september october november december"
+).split()
+_DATE = re.compile(
+    r"\b(" + "|".join(_MONTHS) + r")\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b"
+    r"|\b(\d{4})-(\d{2})-(\d{2})\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part of the question bound to one publisher (and maybe one day)."""
+
+    publisher: str
+    day: int | None  # YYYYMMDD
+    text: str  # the words of the question around the mention
+
+
+@lru_cache(maxsize=8)
+def _mention_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not names:
+        return None
+    # Longest first, so "The Independent - Sports" wins over "The Independent".
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+
+
+def _dates(question: str) -> list[tuple[int, int]]:
+    """(position, YYYYMMDD) of the calendar dates written out in the question."""
+    found = []
+    for m in _DATE.finditer(question):
+        try:
+            if m.group(1):
+                day = dt.date(
+                    int(m.group(3)), _MONTHS.index(m.group(1).lower()) + 1, int(m.group(2))
+                )
+            else:
+                day = dt.date(int(m.group(4)), int(m.group(5)), int(m.group(6)))
+        except ValueError:
+            continue
+        found.append((m.start(), day.year * 10000 + day.month * 100 + day.day))
+    return found
+
+
+def parts(question: str, publishers: Iterable[str]) -> list[Part]:
+    """The question's parts, one per mention of a known publisher (merged when repeated with
+    the same day); empty when it names none."""
+    pattern = _mention_pattern(tuple(sorted(set(publishers))))
+    if pattern is None:
+        return []
+    by_lower = {p.lower(): p for p in publishers}
+    mentions = list(pattern.finditer(question))
+    dates = _dates(question)
+    # A date belongs to the mention before it ("TechCrunch, on October 7"), or to the first
+    # mention when it comes before them all ("On October 7, TechCrunch ...").
+    starts = [m.start() for m in mentions]
+    owner = [max(bisect.bisect_right(starts, pos) - 1, 0) for pos, _ in dates]
+    spans: dict[tuple[str, int | None], dict[tuple[int, int], None]] = {}  # ordered sets
+    for i, m in enumerate(mentions):
+        before = mentions[i - 1].end() if i else 0
+        after = mentions[i + 1].start() if i + 1 < len(mentions) else len(question)
+        days = {d for (_, d), o in zip(dates, owner, strict=True) if o == i}
+        key = (by_lower[m.group(0).lower()], days.pop() if len(days) == 1 else None)
+        spans.setdefault(key, {}).update({(before, m.start()): None, (m.end(), after): None})
+    return [
+        Part(p, d, " ".join(" ".join(question[a:b] for a, b in sorted(s)).split()))
+        for (p, d), s in spans.items()
+    ]

@@ -1,0 +1,102 @@
+"""The keyword index stays consistent with Chroma through every kind of change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import ingest
+from ingest.keyword import KeywordIndex
+from ingest.settings import IndexSettings
+from qa import Assistant, Settings
+
+from .conftest import SEED_FILE
+from .consistency import assert_keyword_matches_chroma
+
+
+def _docs(folder: Path) -> None:
+    folder.mkdir(exist_ok=True)
+    shutil.copy(SEED_FILE, folder / "seed.txt")
+    (folder / "volcano.md").write_text(
+        "---\ntitle: Etna erupts\nsource: Island Times\npublished: 2023-10-05\n---\n"
+        "Mount Etna erupted again on Thursday. Ash closed Catania airport for a day.\n",
+        encoding="utf-8",
+    )
+    (folder / "tide.txt").write_text(
+        "Tide tables\nHigh tide in Venice came at noon. The square flooded.\n"
+    )
+
+
+def test_consistent_after_ingest_update_prune_and_delete(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    settings = IndexSettings(index_dir=index)
+    _docs(folder)
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    assert_keyword_matches_chroma(index)
+
+    (folder / "tide.txt").write_text(
+        "Tide tables\nLow tide in Venice came at dawn. Boats waited.\n"
+    )
+    assert ingest.ingest([folder], settings=settings, embeddings=embeddings).updated == ["tide.txt"]
+    assert_keyword_matches_chroma(index)
+
+    (folder / "volcano.md").unlink()
+    report = ingest.ingest([folder], settings=settings, embeddings=embeddings, prune=True)
+    assert report.deleted == ["volcano.md"]
+    assert_keyword_matches_chroma(index)
+
+    assert ingest.delete_documents(["tide.txt"], settings, embeddings)[0] == {"tide.txt": 1}
+    assert_keyword_matches_chroma(index)
+    assert set(KeywordIndex.load(index / "keyword-documents").sources) == {"seed.txt"}  # type: ignore[union-attr]
+
+
+def test_unchanged_rerun_keeps_the_keyword_index_as_it_is(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    _docs(folder)
+    settings = IndexSettings(index_dir=index)
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    before = (index / "keyword-documents" / "fields.json").stat().st_mtime_ns
+    assert ingest.ingest([folder], settings=settings, embeddings=embeddings).chunks_embedded == 0
+    assert (index / "keyword-documents" / "fields.json").stat().st_mtime_ns == before
+
+
+def test_a_failed_ingestion_leaves_a_stale_index_that_the_next_search_rebuilds(
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    _docs(folder)
+    ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
+    (folder / "more.txt").write_text("Ferries to Capri ran late. The harbour was crowded.\n")
+    (folder / "later.txt").write_text("Snow fell on the Alps. Passes closed at night.\n")
+
+    class Crashing(type(embeddings)):  # type: ignore[misc]
+        calls = 0
+
+        def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+            Crashing.calls += 1
+            if Crashing.calls > 1:
+                raise RuntimeError("simulated crash")
+            return super().embed_documents(texts)
+
+    settings = IndexSettings(index_dir=index, embedding_batch_size=1)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest.ingest([folder], settings=settings, embeddings=Crashing())
+    with pytest.raises(AssertionError, match="built before the last change"):
+        assert_keyword_matches_chroma(index)
+    # A reader notices and rebuilds: the chunk stored before the crash is found by its words.
+    assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
+    assert assistant.retrieve("snow on the Alps, passes closed", k=1)[0].source == "later.txt"
+    assert_keyword_matches_chroma(index)
+
+
+def test_a_missing_keyword_folder_is_rebuilt_on_first_search(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    _docs(folder)
+    ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
+    shutil.rmtree(index / "keyword-documents")
+    assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
+    assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
+    assert_keyword_matches_chroma(index)

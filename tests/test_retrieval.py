@@ -1,0 +1,189 @@
+"""Hybrid retrieval: fusion finds what one side misses, filters restrict, and a question that
+names publishers (and dates) gets passages from each of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+import ingest
+import qa
+from qa import Assistant, Filters, Settings
+from qa.query import Part, parts
+
+from .conftest import SEED_FILE
+
+ARTICLES = [
+    # (file, publisher, day, title, body)
+    (
+        "hh-1.md",
+        "Harbor Herald",
+        "2023-10-01",
+        "Bridge repair begins",
+        "The Old Mill bridge repair began on Monday. Engineers said the bridge repair would cost "
+        "4 million dollars. The bridge repair crews closed two lanes.",
+    ),
+    (
+        "hh-2.md",
+        "Harbor Herald",
+        "2023-10-08",
+        "Bridge repair halfway",
+        "Halfway through the bridge repair, crews found rusted cables. The bridge repair budget "
+        "rose to 5 million dollars after the cable discovery.",
+    ),
+    (
+        "hh-3.md",
+        "Harbor Herald",
+        "2023-10-15",
+        "Bridge repair delays",
+        "Rain delayed the bridge repair again. Bridge repair crews now expect to finish in "
+        "December, the Harbor Herald learned.",
+    ),
+    (
+        "vv-1.md",
+        "Valley Voice",
+        "2023-10-20",
+        "Commuters plan for reopening",
+        "Commuters in the valley expect the Old Mill crossing to reopen before the holidays. "
+        "Bus routes will return to their old schedule when it does.",
+    ),
+    (
+        "ss-1.md",
+        "Summit Standard",
+        "2023-09-30",
+        "Ski season outlook",
+        "Resorts on the summit expect an early ski season. Snow makers started last week.",
+    ),
+    (
+        "ss-2.md",
+        "Summit Standard",
+        "2023-10-02",
+        "Part number recall",
+        "A recall covers the heater part ZX-4471 sold last winter. Owners get a free replacement.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Assistant:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("news")
+    for name, publisher, day, title, body in ARTICLES:
+        (folder / name).write_text(
+            f"---\ntitle: {title}\nsource: {publisher}\npublished: {day}\n---\n{body}\n",
+            encoding="utf-8",
+        )
+    index = tmp_path_factory.mktemp("news-index")
+    ingest.ingest([folder], settings=Settings(index_dir=index), embeddings=embeddings)
+    return Assistant(Settings(index_dir=index), embeddings=embeddings)
+
+
+def test_a_rare_code_is_found_by_its_keyword(news: Assistant) -> None:
+    assert news.retrieve("ZX-4471", k=1)[0].source == "ss-2.md"
+
+
+def test_passages_are_exact_and_best_first_and_carry_both_scores(news: Assistant) -> None:
+    found = news.retrieve("How much will the bridge repair cost?", k=4)
+    assert found[0].source == "hh-1.md"
+    assert [p.score for p in found] == sorted((p.score for p in found), reverse=True)
+    for p in found:
+        body = (Path(news.index.records.get(p.source).path)).read_text(encoding="utf-8")  # type: ignore[union-attr]
+        assert body[p.start : p.end] == p.text
+        assert p.similarity is not None and -1 <= p.similarity <= 1
+
+
+def test_every_named_publisher_gets_a_share_of_the_passages(news: Assistant) -> None:
+    question = (
+        "Did the Harbor Herald report a cost for the bridge repair, "
+        "and what did the Valley Voice say about commuters?"
+    )
+    found = news.retrieve(question, k=2)
+    assert {p.metadata["publisher"] for p in found} == {"Harbor Herald", "Valley Voice"}
+    # Without the names the bridge articles of one publisher fill the top two.
+    anonymous = news.retrieve("a cost for the bridge repair, and what about commuters?", k=2)
+    assert {p.metadata["publisher"] for p in anonymous} == {"Harbor Herald"}
+
+
+def test_a_named_date_picks_that_day_of_the_publisher(news: Assistant) -> None:
+    found = news.retrieve(
+        "What did the Harbor Herald report on October 8, 2023 about the bridge repair?", k=1
+    )
+    assert found[0].source == "hh-2.md"
+
+
+def test_filters_restrict_sources_and_days(news: Assistant) -> None:
+    only = news.retrieve("bridge repair", k=5, filters=Filters(sources=("hh-3.md", "vv-1.md")))
+    assert {p.source for p in only} == {"hh-3.md", "vv-1.md"}
+    october = Filters(date_from=dt.date(2023, 10, 2), date_to=dt.date(2023, 10, 15))
+    assert {p.metadata["published_day"] for p in news.retrieve("news", k=10, filters=october)} == {
+        20231002,
+        20231008,
+        20231015,
+    }
+    assert news.retrieve("bridge", k=3, filters=Filters(sources=("nope.md",))) == []
+    answer = news.ask(
+        "How much did the bridge repair budget rise to?", filters=Filters(sources=("hh-2.md",))
+    )
+    assert {c.source for c in answer.citations} == {"hh-2.md"} and "5 million" in answer.text
+
+
+def test_module_functions_take_filters(news: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qa, "_default", news)
+    assert {p.source for p in qa.retrieve("bridge repair", k=5, sources=["hh-1.md"])} == {"hh-1.md"}
+    late = qa.retrieve("season", k=10, date_from="2023-10-16")
+    assert {p.source for p in late} == {"vv-1.md"}
+    with pytest.raises(ValueError, match="date_to must be a date like 2023-10-01"):
+        qa.retrieve("x", date_to="last week")
+
+
+def test_front_matter_is_shown_and_embedded_with_each_chunk(news: Assistant) -> None:
+    p = news.retrieve("heater recall", k=1)[0]
+    assert p.metadata["title"] == "Part number recall"
+    assert p.metadata["publisher"] == "Summit Standard" and p.metadata["published_day"] == 20231002
+    stored = news.index.chunks([p.id])[p.id][0]
+    assert stored.startswith("Part number recall\nSummit Standard · 2023-10-02\n")
+    assert stored.endswith(p.text)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What did the weather say?", []),
+        (
+            "Does the TechCrunch article on October 7, 2023, about Flexport differ from "
+            "The Verge report?",
+            [
+                Part(
+                    "TechCrunch",
+                    20231007,
+                    "Does the article on October 7, 2023, about Flexport differ from",
+                ),
+                Part(
+                    "The Verge",
+                    None,
+                    "article on October 7, 2023, about Flexport differ from report?",
+                ),
+            ],
+        ),
+        (
+            "Compare the techcrunch report of 2023-12-15 and the TechCrunch one of 2023-12-15.",
+            [
+                Part(
+                    "TechCrunch",
+                    20231215,
+                    "Compare the report of 2023-12-15 and the one of 2023-12-15.",
+                )
+            ],
+        ),
+    ],
+)
+def test_question_parts_name_publishers_and_their_days(question: str, expected: list[Part]) -> None:
+    assert parts(question, ["TechCrunch", "The Verge", "Verge Daily"]) == expected
+
+
+def test_seed_retrieval_still_finds_the_china_share(seed_assistant: Assistant) -> None:
+    top = seed_assistant.retrieve(
+        "What share of global rare earth processing does China control?", k=1
+    )[0]
+    assert "70 percent" in top.text and top.source == SEED_FILE.name
