@@ -42,7 +42,8 @@ def _mention_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
         return None
     # Longest first, so "The Independent - Sports" wins over "The Independent".
     alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(rf"(?<![\w'’])(?:{alternatives})(?![\w'’])", re.IGNORECASE)
+    # A name may end in a possessive ("TechCrunch's report"), but not run on into a word.
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
 def _dates(question: str) -> list[tuple[int, int]]:
