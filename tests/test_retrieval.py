@@ -176,6 +176,11 @@ def test_front_matter_is_shown_and_embedded_with_each_chunk(news: Assistant) -> 
                 )
             ],
         ),
+        (
+            # A possessive still names the publisher; a longer word does not.
+            "Did TechCrunch's report agree with Verge Dailyish news?",
+            [Part("TechCrunch", None, "Did 's report agree with Verge Dailyish news?")],
+        ),
     ],
 )
 def test_question_parts_name_publishers_and_their_days(question: str, expected: list[Part]) -> None:
