@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
+from bench import load as bench_load
 from ingest.settings import SettingsError
 from qa import Answer, Assistant, Citation, Passage, Settings
 from qa.cli import main as qa_main
@@ -28,9 +29,14 @@ CHINA_QUOTE = "China currently controls about 70 percent of global rare earth pr
 
 
 @pytest.fixture(scope="module")
-def api(seed_assistant: Assistant) -> Iterator[Client]:
+def app_url(seed_assistant: Assistant) -> Iterator[str]:
     with serving(seed_assistant) as url:
-        yield client(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(app_url: str) -> Client:
+    return client(app_url)
 
 
 def test_api_answers_with_citations_as_json(api: Client) -> None:
@@ -87,6 +93,14 @@ def test_api_lists_only_ask(api: Client) -> None:
     """The chat's own events (streaming, rating, uploads) are not part of the API."""
     endpoints = api.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert list(endpoints) == ["/ask"]
+
+
+def test_the_load_benchmark_counts_answers_and_errors(app_url: str) -> None:
+    load = bench_load.run(app_url, sessions=3, questions=2)
+    assert load.errors == [] and len(load.latencies) == 6
+    assert "3 sessions x 2 questions: 6 answers, 0 errors" in load.summary()
+    bad = bench_load.run(app_url, sessions=1, questions=1, asked=[("   ", [])])
+    assert len(bad.errors) == 1 and "the question is empty" in bad.errors[0]
 
 
 def _citation(n: int, quote: str, start: int, source: str = "doc.md") -> Citation:

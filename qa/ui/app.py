@@ -6,12 +6,14 @@ shown is rendered (and escaped) by ``render``.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ingest.errors import IndexMismatchError, IndexNotFoundError
 from ingest.formats import SUPPORTED_SUFFIXES
 
 from ..assistant import Assistant
@@ -131,7 +133,16 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
         def rate(turns: list[Turn], data: gr.LikeData) -> None:
             chat.rate(feedback, turns, data)
 
-        chatbot.like(rate, inputs=turns, api_visibility="private")
+        chatbot.like(
+            rate,
+            inputs=turns,
+            api_visibility="private",
+            # Every click counts, in order: a quick up-then-down is a down, never dropped
+            # (trigger_mode "once" would ignore the second click while the first runs).
+            trigger_mode="multiple",
+            concurrency_id="feedback",
+            concurrency_limit=1,
+        )
 
         # Gradio finds the progress bar by its default value.
         def upload_files(
@@ -185,5 +196,9 @@ def launch(demo: gr.Blocks, settings: Settings, **options: Any) -> None:
 def serve(settings: Settings) -> int:
     """``python -m qa chat``: the page and its API until interrupted."""
     check_exposure(settings.host, credentials(settings.auth))  # before the model loads
-    launch(build(Assistant(settings)), settings)
+    assistant = Assistant(settings)
+    # The embedding model and keyword index load now, not while the first user waits.
+    with contextlib.suppress(IndexNotFoundError, IndexMismatchError):
+        assistant.retrieve("warm up", k=1)
+    launch(build(assistant), settings)
     return 0

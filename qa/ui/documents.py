@@ -8,6 +8,7 @@ at a time, so a second user waits rather than getting "busy".
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,16 @@ class Documents:
         self.settings = assistant.settings
         self.folder = Path(self.settings.index_dir) / UPLOADS_DIR
 
+    def _open_shared(self) -> None:
+        """subtle: chromadb keeps one client system per index folder, and two threads creating
+        the first one at once break it ("Could not connect to tenant default_tenant"). The
+        assistant creates it, under its lock, before ``ingest`` opens the folder again."""
+        with contextlib.suppress(IndexNotFoundError, IndexMismatchError):
+            self.assistant.index  # noqa: B018 (opened for its side effect)
+
     def listing(self) -> tuple[str, Any]:
         """The document list and the choices of the delete menu."""
+        self._open_shared()
         try:
             found = ingest.list_documents(self.settings, self.assistant.embeddings)
         except IndexNotFoundError as err:
@@ -59,6 +68,7 @@ class Documents:
 
         report, problem = None, ""
         if stored.paths:
+            self._open_shared()
             try:
                 report = ingest.ingest(
                     stored.paths,
@@ -77,6 +87,7 @@ class Documents:
         """Remove one document from the index (and its uploaded copy, if it was uploaded)."""
         if not source:
             return _note("Choose a document to delete."), *self.listing()
+        self._open_shared()
         try:
             deleted, missing = ingest.delete_documents(
                 [source], self.settings, self.assistant.embeddings

@@ -76,12 +76,10 @@ def answer_html(turn: int, question: str, answer: Answer) -> str:
                 note += " Also unsupported: " + " ".join(f"“{esc(s)}”" for s in missed)
             parts.append(f'<p class="qa-notice qa-unsupported-note">{note}</p>')
     label = "quoted from the documents" if answer.mode == "extractive" else "written by the LLM"
-    n = len(answer.citations)
-    parts.append(
-        f'<p class="qa-meta">{label} · {n} source{"" if n == 1 else "s"}</p></div>'
-        if not answer.refused
-        else "</div>"
-    )
+    n, searched = len(answer.citations), len(answer.passages)
+    if not answer.refused:
+        label += f" · {n} source{'' if n == 1 else 's'}"
+    parts.append(f'<p class="qa-meta">{label} · {searched} passages searched</p></div>')
     return "".join(parts)
 
 
