@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from gradio_client.exceptions import AuthenticationError
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
@@ -356,3 +357,24 @@ def test_qa_auth_puts_a_login_in_front_of_page_and_api(
             client(url)
         answer = client(url, auth=("ann", "correct horse")).predict(question=CHINA, api_name="/ask")
         assert "70 percent" in answer["text"]
+        page.goto("about:blank")  # before the server goes
+
+
+def test_uploads_over_the_size_limit_are_refused_by_the_server(
+    page: Page, web_assistant: Assistant, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text("The Kestrel narrows are deep. " * 100, encoding="utf-8")  # 3 kB
+    with serving(web_assistant, max_upload_mb=0.001) as url:  # 1 kB
+        open_app(page, url)
+        page.get_by_role("tab", name="Documents").click()
+        page.set_input_files("#qa-upload input[type=file]", [big])
+        expect(page.get_by_text(re.compile(r"exceed", re.I)).first).to_be_visible()
+        expect(page.locator("#qa-documents tr", has_text="big.txt")).to_have_count(0)
+        page.screenshot(path=str(SCREENSHOTS / "upload-too-large.png"))
+        page.goto("about:blank")  # before the server goes
+        # Whatever the page does, the server itself refuses the upload.
+        with big.open("rb") as f:
+            response = httpx.post(f"{url}gradio_api/upload", files={"files": f}, timeout=30)
+        assert response.status_code == 413, response.text
+    assert not (Path(web_assistant.settings.index_dir) / "uploads" / "big.txt").exists()
