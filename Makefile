@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# Debian's chromium drives the browser tests (tests/test_browser.py); never `playwright install`.
+CHROMIUM ?= /usr/bin/chromium
 
 # Nothing downloads a model, and nothing phones home.
 export HF_HUB_OFFLINE := 1
@@ -10,16 +12,17 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: chat test eval install install-dev lint typecheck format ingest clean
+.PHONY: chat test eval install install-dev chromium lint typecheck format ingest clean
 
 ## Install, index the seed collection (when missing or changed) and open the chat on 127.0.0.1:7860.
 chat: $(VENV)/.installed
 	$(PY) -m ingest seeds
 	$(PY) -m qa chat
 
-## Install with the test extras, then lint, type-check and run the whole test suite.
-test: $(VENV)/.dev-installed lint typecheck
-	$(PY) -m pytest
+## Install with the test extras (and chromium, when missing), then lint, type-check and run
+## the whole test suite, browser tests included (screenshots in out/screenshots/).
+test: $(VENV)/.dev-installed lint typecheck chromium
+	CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 ## Index the seed collection, then evaluate it on the seed cases: report in out/eval/.
 eval: $(VENV)/.installed
@@ -40,6 +43,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
+
+# apt-get as root, else through sudo; the package lists are refreshed only when needed.
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y --no-install-recommends chromium \
+	  || { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends chromium; }; }
 
 lint: $(VENV)/.dev-installed
 	$(PY) -m ruff check qa ingest tests bench

@@ -18,7 +18,7 @@ from .claims import LiveMarkers
 from .faults import Deadline, LLMUnavailable, within_deadline
 from .rerank import make_reranker
 from .retrieval import Filters, HybridSearch, PassageRetriever
-from .settings import Settings
+from .settings import ANSWER_MODES, TOP_K_MAX, Settings
 from .types import Answer, Passage
 
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
@@ -55,6 +55,7 @@ class Assistant:
         self._vectors = citecheck.SentenceVectors(self.embeddings)
         self._search: HybridSearch | None = None
         self._lock = threading.Lock()
+        self._variants: dict[tuple[object, object], Assistant] = {}  # see configured()
 
     @property
     def index(self) -> Index:
@@ -79,6 +80,39 @@ class Assistant:
                 reranker = make_reranker(self.settings.reranker, self.settings.embedding_device)
                 self._search = HybridSearch(index, self.embeddings, reranker)
             return self._search
+
+    def configured(self, answer_mode: str | None = None, top_k: int | None = None) -> Assistant:
+        """This assistant answering in another mode or from another number of passages.
+
+        It shares the index, models and search caches (one per combination, kept), so a web
+        session's settings cost nothing per question. Bad values raise ValueError.
+        """
+        changes: dict[str, object] = {}
+        if answer_mode is not None and answer_mode != self.settings.answer_mode:
+            if answer_mode not in ANSWER_MODES:
+                raise ValueError(f"answer mode must be one of {', '.join(ANSWER_MODES)}")
+            changes["answer_mode"] = answer_mode
+        if top_k is not None and top_k != self.settings.top_k:
+            if not isinstance(top_k, int) or not 1 <= top_k <= TOP_K_MAX:
+                raise ValueError(f"the number of passages must be from 1 to {TOP_K_MAX}")
+            changes["top_k"] = top_k
+        if not changes:
+            return self
+        key = (changes.get("answer_mode"), changes.get("top_k"))
+        with self._lock:
+            variant = self._variants.get(key)
+        if variant is None:
+            variant = Assistant(
+                self.settings.model_copy(update=changes),
+                embeddings=self.embeddings,
+                index=self.index,
+                chat_model=self.chat_model,
+            )
+            variant._search = self.searcher
+            variant._vectors = self._vectors
+            with self._lock:
+                variant = self._variants.setdefault(key, variant)
+        return variant
 
     def retriever(self, k: int = 10, filters: Filters | None = None) -> PassageRetriever:
         """The index as a LangChain retriever, for use in other chains."""

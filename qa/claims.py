@@ -67,6 +67,12 @@ def normalize_markers(text: str) -> str:
     return _MARKERS.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
 
 
+def sentence_text(text: str, a: int, b: int) -> str:
+    """The sentence ``text[a:b]`` as its claim holds it: markers removed, spacing normalized."""
+    words = _ONE_MARKER.sub(" ", text[a:b])
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(words.split()))
+
+
 def claims_of(text: str, k: int) -> list[Claim]:
     """The answer's sentences with their markers (``text`` has one passage per marker).
 
@@ -80,8 +86,7 @@ def claims_of(text: str, k: int) -> list[Claim]:
         while lead < len(marks) and not text[pos : marks[lead][0]].strip():
             pos = marks[lead][1]
             lead += 1
-        words = _ONE_MARKER.sub(" ", text[a:b])
-        words = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(words.split()))
+        words = sentence_text(text, a, b)
         previous = claims[-1] if claims else None
         if words and not _PUNCTUATION_ONLY.fullmatch(words):
             claims.append(_claim(words))

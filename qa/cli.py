@@ -68,10 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "eval":
             return eval_cli.run(args, Settings.load(**overrides, answer_mode=args.mode))
-        from .app import serve  # gradio is imported only for the web app
+        from .ui import serve  # gradio is imported only for the web app
 
         overrides |= {"host": args.host, "port": args.port}
-        return serve(Assistant(Settings.load(**overrides)))
+        return serve(Settings.load(**overrides))
     except (ValueError, SettingsError, IndexNotFoundError, IndexMismatchError) as err:
         # CaseFileError is a ValueError: its message lists every bad line.
         print(f"error: {err}", file=sys.stderr)

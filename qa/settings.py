@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from ingest.settings import IndexSettings
 
+AnswerMode = Literal["auto", "extractive", "llm"]
+ANSWER_MODES: tuple[str, ...] = get_args(AnswerMode)
+TOP_K_MAX = 50
+
 
 class Settings(IndexSettings):
-    answer_mode: Literal["auto", "extractive", "llm"] = Field(
+    answer_mode: AnswerMode = Field(
         "auto", description="auto: the LLM when one is configured (QA_LLM_MODEL), else extractive."
     )
     # The endpoint and key are OPENAI_BASE_URL and OPENAI_API_KEY (ingest.IndexSettings).
@@ -36,7 +40,7 @@ class Settings(IndexSettings):
     reranker: str | None = Field(
         None, description="Cross-encoder folder or cached name; reorders the best candidates."
     )
-    top_k: int = Field(6, ge=1, le=50, description="Passages an answer draws on.")
+    top_k: int = Field(6, ge=1, le=TOP_K_MAX, description="Passages an answer draws on.")
     max_answer_sentences: int = Field(
         3, ge=1, le=10, description="Sentences in an extractive answer."
     )
@@ -47,5 +51,18 @@ class Settings(IndexSettings):
     )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     prompts_dir: Path | None = Field(None, description="Folder of your own prompt files.")
-    host: str = Field("127.0.0.1", description="Address the web app binds.")
-    port: int = Field(7860, description="Port of the web app.")
+    host: str = Field(
+        "127.0.0.1", description="Address the web app binds; any other than loopback needs auth."
+    )
+    port: int = Field(7860, ge=0, le=65535, description="Port of the web app.")
+    auth: str | None = Field(
+        None,
+        repr=False,
+        description="user:password, or a file of such lines: the web app asks them at login.",
+    )
+    max_upload_mb: float = Field(
+        25, gt=0, description="Largest file the web app accepts as an upload (megabytes)."
+    )
+    concurrency: int = Field(
+        4, ge=1, le=64, description="Questions the web app (and its API) answers at once."
+    )

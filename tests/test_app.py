@@ -1,162 +1,268 @@
-"""The web chat over real HTTP on 127.0.0.1, called the way a program would: gradio_client."""
+"""The web app's API over real HTTP (gradio_client), and its parts: rendering, streaming
+handler, access rules. The page itself is driven in a real browser in test_browser.py."""
 
 from __future__ import annotations
 
-import socket
-import time
+import html
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from gradio_client import Client
 
-from qa import Answer, Assistant, Settings
-from qa.app import build, inert, render, to_history
+from bench import load as bench_load
+from ingest.settings import SettingsError
+from qa import Answer, Assistant, Citation, Passage, Settings
+from qa.cli import main as qa_main
+from qa.ui import chat
+from qa.ui.access import check_exposure, credentials, is_loopback
+from qa.ui.render import Turn, answer_html, documents_html, sources_html, surrounding
 
 from .conftest import SEED_FILE
-from .llm_server import Hang, LLMServer, Reply, Responder, is_condense, question_in
+from .llm_server import LLMServer, Reply, is_condense, passages_in, question_in
+from .webapp import PLANTED, client, serving
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def client(seed_assistant: Assistant) -> Iterator[Client]:
-    app = build(seed_assistant)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(
-            f"http://127.0.0.1:{port}/",
-            verbose=False,
-            analytics_enabled=False,
-            download_files=False,
-        )
-    finally:
-        app.close()
-
-
-def test_chat_answers_with_markers_and_sources(client: Client) -> None:
-    reply = client.predict(
-        "What share of global rare earth processing does China control?", api_name="/ask"
-    )
-    assert "70 percent" in reply and "\\[1\\]" in reply
-    assert "**Sources**" in reply and SEED_FILE.name.replace("-", "\\-").replace(".", ".") in reply
-
-
-def test_chat_shows_refusals_and_bad_questions_as_messages(client: Client) -> None:
-    assert "do not answer" in client.predict("Who won the 2022 FIFA World Cup?", api_name="/ask")
-    assert "empty" in client.predict("   ", api_name="/ask")
-
-
-def test_document_text_is_rendered_inert() -> None:
-    planted = (
-        '<script>alert(1)</script> <img src=x onerror="alert(2)"> [link](http://evil) **bold**'
-    )
-    out = inert(planted)
-    assert "<script>" not in out and "<img" not in out
-    assert "\\[link\\]\\(http://evil\\)" in out and "\\*\\*bold\\*\\*" in out
-
-
-def test_render_lists_each_citation_under_the_answer(seed_assistant: Assistant) -> None:
-    answer = seed_assistant.ask("Which company is the largest rare earth supplier outside China?")
-    out = render(answer)
-    for c in answer.citations:
-        assert f"{c.n}\\." in out and f"chars {c.start}–{c.end}" in out
-
-
-def answering(text: str, **pacing: float) -> Responder:
-    """Replies ``text``; a follow-up's rewrite gets the question back.
-
-    The chat keeps its history across calls, so any question may be a follow-up.
-    """
-
-    def respond(body: dict[str, Any]) -> Reply:
-        return Reply(question_in(body)) if is_condense(body) else Reply(text, **pacing)
-
-    return respond
+CHINA = "What share of global rare earth processing does China control?"
+CHINA_QUOTE = "China currently controls about 70 percent of global rare earth processing"
 
 
 @pytest.fixture(scope="module")
-def llm_app(seed_assistant: Assistant) -> Iterator[tuple[Client, LLMServer]]:
-    """The chat over an assistant whose LLM is the scripted server (module-wide)."""
-    with LLMServer() as server:
+def app_url(seed_assistant: Assistant) -> Iterator[str]:
+    with serving(seed_assistant) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(app_url: str) -> Client:
+    return client(app_url)
+
+
+def test_api_answers_with_citations_as_json(api: Client) -> None:
+    """The README's example: one question, the answer as JSON."""
+    answer = api.predict(question=CHINA, api_name="/ask")
+    assert "70 percent" in answer["text"] and "[1]" in answer["text"]
+    assert answer["refused"] is False and answer["mode"] == "extractive"
+    first = answer["citations"][0]
+    assert first["n"] == 1 and first["source"] == SEED_FILE.name
+    assert CHINA_QUOTE in first["quote"]
+    source_text = SEED_FILE.read_text(encoding="utf-8")
+    assert source_text[first["start"] : first["end"]] == first["quote"]
+    assert "passages" not in answer
+
+
+def test_api_takes_history_mode_and_passages(api: Client) -> None:
+    history = [
+        {
+            "role": "user",
+            "content": "Which company is the largest rare earth supplier outside China?",
+        },
+        {"role": "assistant", "content": "Lynas Rare Earths [1]"},
+    ]
+    answer = api.predict(
+        question="Where have its operations faced hurdles?",
+        history=history,
+        mode="extractive",
+        passages=2,
+        api_name="/ask",
+    )
+    assert "Which company is the largest" in answer["query"]  # the follow-up, made standalone
+    assert "Malaysia" in answer["text"]
+    refused = api.predict(question="Who won the 2022 FIFA World Cup?", api_name="/ask")
+    assert refused["refused"] is True and refused["citations"] == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"question": "   "}, "the question is empty"),
+        ({"question": CHINA, "mode": "poetry"}, "answer mode must be one of"),
+        ({"question": CHINA, "passages": 0}, "number of passages must be from 1"),
+        ({"question": CHINA, "history": [{"role": "system", "content": "x"}]}, "history must"),
+    ],
+)
+def test_api_bad_requests_get_clear_errors(
+    api: Client, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(Exception, match=re.escape(message)):
+        api.predict(**kwargs, api_name="/ask")
+
+
+def test_api_lists_only_ask(api: Client) -> None:
+    """The chat's own events (streaming, rating, uploads) are not part of the API."""
+    endpoints = api.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(endpoints) == ["/ask"]
+
+
+def test_the_load_benchmark_counts_answers_and_errors(app_url: str) -> None:
+    load = bench_load.run(app_url, sessions=3, questions=2)
+    assert load.errors == [] and len(load.latencies) == 6
+    assert "3 sessions x 2 questions: 6 answers, 0 errors" in load.summary()
+    bad = bench_load.run(app_url, sessions=1, questions=1, asked=[("   ", [])])
+    assert len(bad.errors) == 1 and "the question is empty" in bad.errors[0]
+
+
+def _citation(n: int, quote: str, start: int, source: str = "doc.md") -> Citation:
+    return Citation(n, source, quote, start, start + len(quote), None, 0.9, title=source)
+
+
+def test_answers_and_sources_render_document_text_inert() -> None:
+    """A planted <script>, <img onerror> or template in a document shows as text."""
+    body = PLANTED
+    quote = body[body.index("The Kestrel") : body.index("1886.") + 5]
+    start = body.index(quote)
+    passage = Passage("p1", body, "evil <b>.md", 0, len(body), None, 1.0, {"title": "<i>t</i>"})
+    c = Citation(1, "evil <b>.md", quote, start, start + len(quote), None, 0.9, "<i>t</i>")
+    answer = Answer(quote + " [1]", [c], False, "extractive", passages=[passage])
+    turn = Turn("id", "<img src=x onerror=alert(1)>?", [], answer)
+    for shown in (answer_html(1, turn.question, answer), sources_html([turn])):
+        assert "<script" not in shown and "<img" not in shown and "<i>" not in shown
+        assert "&lt;script&gt;" in shown
+    shown_text = html.unescape(re.sub(r"<[^>]+>", "", sources_html([turn])))
+    assert "<script>window.__pwned = 'script'; alert('script')</script>" in shown_text
+    assert "<img src=x onerror=\"window.__pwned = 'img'\">" in shown_text
+
+
+def test_markers_link_to_cards_and_unsupported_sentences_are_marked() -> None:
+    answer = Answer(
+        "Lynas is the largest supplier [1]. It mines gold on the Moon [2].",
+        [_citation(1, "Lynas is the largest", 0), _citation(2, "Moon", 50)],
+        False,
+        "llm",
+        unsupported=["It mines gold on the Moon.", "A sentence not in the text."],
+    )
+    shown = answer_html(3, "Who?", answer)
+    assert '<a class="qa-cite" href="#qa-src-3-1"' in shown
+    marked = re.findall(r'<span class="qa-unsupported"[^>]*>(.*?)</span>', shown)
+    assert (
+        len(marked) == 1 and "gold on the Moon" in marked[0] and 'href="#qa-src-3-2"' in marked[0]
+    )
+    assert "Also unsupported: “A sentence not in the text.”" in shown
+
+
+def test_notices_refusals_and_rewritten_questions_are_shown() -> None:
+    degraded = Answer(
+        "Quoted [1].",
+        [_citation(1, "Quoted", 0)],
+        False,
+        "extractive",
+        notice="LLM down",
+        query="What did Lynas do in Malaysia?",
+    )
+    shown = answer_html(1, "What did it do there?", degraded)
+    assert 'class="qa-notice qa-degraded"' in shown and "LLM down" in shown
+    assert "Searched for: “What did Lynas do in Malaysia?”" in shown
+    same = answer_html(1, "what did lynas do in  malaysia?", degraded)
+    assert "Searched for" not in same
+    refused = Answer("The documents do not answer this question.", [], True, "extractive")
+    assert 'class="qa-notice qa-refused"' in answer_html(1, "Who?", refused)
+
+
+def test_a_quote_is_shown_inside_its_surrounding_text() -> None:
+    text = "word " * 100 + "THE QUOTE." + " more" * 100
+    passage = Passage("p", text, "a.txt", 1000, 1000 + len(text), None, 1.0)
+    start = 1000 + text.index("THE QUOTE.")
+    c = Citation(1, "a.txt", "THE QUOTE.", start, start + 10, None, 0.9)
+    before, quote, after = surrounding(c, [passage], chars=40)
+    assert quote == "THE QUOTE."
+    assert before.startswith("…") and before.endswith("word ") and len(before) <= 42
+    assert after.endswith("…") and after.startswith(" more") and len(after) <= 42
+    elsewhere = Citation(1, "b.txt", "THE QUOTE.", start, start + 10, None, 0.9)
+    assert surrounding(elsewhere, [passage]) == ("", "THE QUOTE.", "")
+
+
+def test_document_list_escapes_titles(seed_assistant: Assistant) -> None:
+    import dataclasses
+
+    import ingest
+
+    listing = ingest.list_documents(seed_assistant.settings, seed_assistant.embeddings)
+    listing.documents[0] = dataclasses.replace(listing.documents[0], title="<script>x</script>")
+    shown = documents_html(listing)
+    assert (
+        "&lt;script&gt;" in shown
+        and "<script>" not in shown
+        and '<td class="qa-num">4</td>' in shown
+    )
+
+
+def _grounded_with_a_made_up_sentence(body: dict[str, Any]) -> Reply:
+    if is_condense(body):
+        return Reply(question_in(body))
+    n = next(n for n, text in passages_in(body).items() if "70 percent" in text)
+    return Reply(
+        f"China controls about 70 percent of global rare earth processing [{n}]. "
+        f"Lynas Rare Earths mines gold on the Moon [{n}].",
+        chunk_delay=0.02,
+    )
+
+
+def test_the_chat_streams_text_then_the_rendered_answer(seed_assistant: Assistant) -> None:
+    with LLMServer(default=_grounded_with_a_made_up_sentence) as server:
         assistant = Assistant(
             Settings(
                 index_dir=seed_assistant.settings.index_dir,
                 llm_model="scripted",
                 openai_base_url=server.base_url,
-                llm_timeout=2.0,
+                llm_timeout=5.0,
             ),
             embeddings=seed_assistant.embeddings,
             index=seed_assistant.index,
         )
-        app = build(assistant)
-        port = _free_port()
-        app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-        try:
-            client = Client(
-                f"http://127.0.0.1:{port}/",
-                verbose=False,
-                analytics_enabled=False,
-                download_files=False,
-            )
-            yield client, server
-        finally:
-            app.close()
+        updates = list(chat.respond(assistant, CHINA, [], "auto", 6))
+    shown = [u[0][-1]["content"] for u in updates]
+    streaming = [s for s in shown if "qa-streaming" in s]
+    assert len(streaming) > 3 and "China controls" in streaming[-1]  # text as it arrived
+    final, panel, turns, _ = updates[-1]
+    assert "qa-streaming" not in final[-1]["content"] and "qa-unsupported" in final[-1]["content"]
+    assert len(turns) == 1 and turns[0].answer.mode == "llm" and "<mark>" in panel
+    assert chat.history(turns)[0] == {"role": "user", "content": CHINA}
 
 
-def test_chat_streams_the_llm_answer_then_shows_its_sources(
-    llm_app: tuple[Client, LLMServer],
-) -> None:
-    client, server = llm_app
-    server.reset()
-    server.script(
-        Reply("China controls about 70 percent of rare earth processing [4].", chunk_delay=0.05)
-    )
-    job = client.submit(
-        "What share of global rare earth processing does China control?", api_name="/ask"
-    )
-    final = job.result(timeout=60)
-    shown = job.outputs()
-    assert len(shown) > 3 and all(s.endswith("▍") for s in shown[:-1])  # text as it arrived
-    assert shown[-2].startswith("China controls about")
-    assert "**Sources**" in final and "70 percent" in final and "▍" not in final
+def test_the_chat_shows_bad_questions_as_messages(seed_assistant: Assistant) -> None:
+    *_, (messages, _, turns, _) = chat.respond(seed_assistant, "   ", [], "extractive", 6)
+    assert "the question is empty" in messages[-1]["content"] and turns[0].answer is None
+    assert chat.history(turns) == []
 
 
-def test_chat_lists_unsupported_sentences_and_survives_a_hanging_llm(
-    llm_app: tuple[Client, LLMServer],
-) -> None:
-    client, server = llm_app
-    server.reset()
-    server.default = answering("Lynas Rare Earths mines gold on the Moon [1].")
-    reply = client.predict("Which company is the largest supplier outside China?", api_name="/ask")
-    assert "Not supported by the cited passages" in reply and "gold on the Moon" in reply
-    server.default = lambda body: Hang()
-    started = time.perf_counter()
-    reply = client.predict("Which company is the largest supplier outside China?", api_name="/ask")
-    assert time.perf_counter() - started < 2.0 + 3.0
-    assert "The LLM could not answer" in reply and "Lynas" in reply
+def test_login_is_read_from_qa_auth(tmp_path: Path) -> None:
+    assert credentials(None) == [] and credentials("") == []
+    assert credentials("ann:pa:ss") == [("ann", "pa:ss")]
+    users = tmp_path / "users"
+    users.write_text("# who may log in\nann:one\n\nbob:two\n", encoding="utf-8")
+    assert credentials(str(users)) == [("ann", "one"), ("bob", "two")]
+    users.write_text("ann:one\nbob\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"users:2 is not user:password"):
+        credentials(str(users))
+    with pytest.raises(SettingsError, match="QA_AUTH must be user:password") as err:
+        credentials("secret-without-user")
+    assert "secret-without-user" not in str(err.value)  # a password is never echoed
 
 
-def test_earlier_replies_go_back_to_the_assistant_as_plain_answers() -> None:
-    shown = render(
-        Answer(
-            text="Lynas [1] is *big*.",
-            citations=[],
-            refused=False,
-            mode="llm",
-            notice="note",
-            unsupported=["x"],
-        )
-    )
-    history = to_history(
-        [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": shown}]
-    )
-    assert history == [
-        {"role": "user", "content": "Who?"},
-        {"role": "assistant", "content": "Lynas [1] is *big*."},
-    ]
+def test_binding_beyond_loopback_needs_a_login() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    check_exposure("127.0.0.1", [])
+    check_exposure("0.0.0.0", [("ann", "one")])
+    with pytest.raises(SettingsError, match="set QA_AUTH"):
+        check_exposure("0.0.0.0", [])
+
+
+def test_chat_command_refuses_an_open_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert qa_main(["chat", "--host", "0.0.0.0"]) == 2
+    assert "without a login: set QA_AUTH" in capsys.readouterr().err
+
+
+def test_configured_assistants_share_their_parts(seed_assistant: Assistant) -> None:
+    assert seed_assistant.configured() is seed_assistant
+    assert seed_assistant.configured("auto", seed_assistant.settings.top_k) is seed_assistant
+    two = seed_assistant.configured("extractive", 2)
+    assert two is seed_assistant.configured("extractive", 2)  # kept, not rebuilt
+    assert two.settings.top_k == 2 and two.settings.answer_mode == "extractive"
+    assert two.searcher is seed_assistant.searcher and two.index is seed_assistant.index
+    assert len(two.ask(CHINA).passages) == 2
+    with pytest.raises(ValueError, match="answer mode"):
+        seed_assistant.configured("poetry")
+    with pytest.raises(ValueError, match="from 1 to 50"):
+        seed_assistant.configured(top_k=51)

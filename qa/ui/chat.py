@@ -1,0 +1,92 @@
+"""The chat's event handlers: asking (streamed), clearing, and rating an answer.
+
+A session's conversation is a list of ``Turn`` (held by the page's ``gr.State``); what the chat
+and the source panel show is drawn from it, never read back from the page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import gradio as gr
+
+from ingest.store import IndexMismatchError, IndexNotFoundError
+
+from ..assistant import Assistant, Message
+from ..feedback import FeedbackLog, feedback_case
+from ..types import Answer
+from .render import Turn, answer_html, error_html, pending_html, question_html, sources_html
+
+ChatMessages = list[dict[str, str]]
+
+
+def messages(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> ChatMessages:
+    """The chat's messages: two per turn (question, answer), then the one being answered."""
+    out: ChatMessages = []
+    for number, t in enumerate(turns, 1):
+        out.append({"role": "user", "content": question_html(t.question)})
+        shown = answer_html(number, t.question, t.answer) if t.answer else error_html(t.error)
+        out.append({"role": "assistant", "content": shown})
+    if pending is not None:
+        question, shown = pending
+        out.append({"role": "user", "content": question_html(question)})
+        out.append({"role": "assistant", "content": pending_html(shown)})
+    return out
+
+
+def history(turns: Sequence[Turn]) -> list[Message]:
+    """The conversation as the assistant takes it: questions and the answers' plain text."""
+    out: list[Message] = []
+    for t in turns:
+        if t.answer is not None:
+            out.append({"role": "user", "content": t.question})
+            out.append({"role": "assistant", "content": t.answer.text})
+    return out
+
+
+Update = tuple[Any, Any, Any, Any]  # chat messages, source panel, turns, question box
+
+
+def respond(
+    assistant: Assistant, question: str, turns: list[Turn], mode: str, passages: float
+) -> Iterator[Update]:
+    """The answer as it streams (text and a cursor), then rendered with its sources."""
+    turns = list(turns)
+    before = history(turns)
+    turn = Turn(uuid.uuid4().hex[:16], (question or "").strip(), before)
+    yield messages(turns, (turn.question, "")), gr.skip(), gr.skip(), ""
+    try:
+        chosen = assistant.configured(mode, int(passages))
+        shown = ""
+        for part in chosen.stream(question, history=before):
+            if isinstance(part, Answer):
+                turn.answer = part
+            else:
+                shown += part
+                yield messages(turns, (turn.question, shown)), gr.skip(), gr.skip(), gr.skip()
+    except (ValueError, IndexNotFoundError, IndexMismatchError) as err:
+        turn.error = str(err)
+    turns.append(turn)
+    yield messages(turns), sources_html(turns), turns, gr.skip()
+
+
+def clear() -> Update:
+    return [], sources_html([]), [], ""
+
+
+def rate(log: FeedbackLog, turns: Sequence[Turn], data: gr.LikeData) -> None:
+    """Keep a thumbs up or down as an evaluation case (see qa/feedback.py)."""
+    index = data.index if isinstance(data.index, int) else data.index[0]
+    number = index // 2  # two messages a turn
+    if not 0 <= number < len(turns) or turns[number].answer is None:
+        return
+    turn = turns[number]
+    answer = turn.answer
+    assert answer is not None
+    if data.liked is True or data.liked is False:
+        log.put(feedback_case(turn.id, turn.question, turn.history, answer, data.liked))
+        gr.Info("Thanks: your rating is kept as a test case.")
+    else:  # the rating was withdrawn
+        log.remove(turn.id)
