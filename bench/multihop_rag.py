@@ -105,7 +105,9 @@ def peer_chunks(articles: list[dict[str, Any]] | None = None) -> list[Any]:
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    splitter = RecursiveCharacterTextSplitter(chunk_size=PEER_CHUNK_CHARS, chunk_overlap=PEER_OVERLAP)
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=PEER_CHUNK_CHARS, chunk_overlap=PEER_OVERLAP
+    )
     docs = []
     for i, a in enumerate(corpus() if articles is None else articles):
         header = f"{a['title']}\n{a['source']} {a['published_at'][:10]}\n"

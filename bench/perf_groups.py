@@ -58,13 +58,22 @@ def questions(n: int) -> list[str]:
     return [q["query"] for q in dev_queries()[:n]]
 
 
-def _embeddings() -> Any:
+def _embeddings(*, warm: bool = True) -> Any:
     from ingest.embeddings import SentenceTransformerEmbeddings
     from ingest.settings import IndexSettings
 
     embeddings = SentenceTransformerEmbeddings(batch_size=IndexSettings().embedding_batch_size)
-    embeddings.embed_query("warm up")  # loads the model: start-up is a figure of its own
+    if warm:
+        embeddings.embed_query("warm up")  # loads the model: start-up is a figure of its own
     return embeddings
+
+
+def _assistant(index_dir: Path) -> Any:
+    """What ``qa.retrieve`` and ``qa.ask`` use (``qa.default_assistant()``), built for
+    ``index_dir`` instead of from the environment."""
+    import qa  # first: it keeps Chroma's telemetry and the hub off
+
+    return qa.Assistant(qa.Settings(index_dir=index_dir, answer_mode="extractive"))
 
 
 def _floor(embeddings: Any, texts: list[str]) -> float:
@@ -132,7 +141,15 @@ def ingestion(work: Path, articles: int) -> dict[str, Any]:
         raise RuntimeError(f"the unchanged corpus was ingested again: {again.summary()}")
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "ingest", "-q", str(work / ARTICLES), "--index-dir", str(work / SEED)],
+        [
+            sys.executable,
+            "-m",
+            "ingest",
+            "-q",
+            str(work / ARTICLES),
+            "--index-dir",
+            str(work / SEED),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -153,15 +170,12 @@ def ingestion(work: Path, articles: int) -> dict[str, Any]:
 
 
 def queries(work: Path, n: int) -> dict[str, Any]:
-    os.environ["QA_INDEX_DIR"] = str(work / SEED)
-    os.environ["QA_ANSWER_MODE"] = "extractive"
-    import qa  # first: it keeps Chroma's telemetry and the hub off
-
-    from chromadb.config import Settings as ChromaSettings  # isort: skip
+    assistant = _assistant(work / SEED)
+    from chromadb.config import Settings as ChromaSettings
     from langchain_chroma import Chroma
 
-    embeddings = qa.default_assistant().embeddings
-    model = embeddings.model  # type: ignore[attr-defined]
+    embeddings = assistant.embeddings
+    model = embeddings.model
     peer = Chroma(
         collection_name=PEER_COLLECTION,
         embedding_function=embeddings,
@@ -170,8 +184,8 @@ def queries(work: Path, n: int) -> dict[str, Any]:
     ).as_retriever(search_kwargs={"k": K})
     steps: dict[str, Callable[[str], object]] = {
         "floor": lambda q: model.encode([q], normalize_embeddings=True, show_progress_bar=False),
-        "retrieve": lambda q: qa.retrieve(q, k=K),
-        "ask": qa.ask,
+        "retrieve": lambda q: assistant.retrieve(q, k=K),
+        "ask": assistant.ask,
         "peer": peer.invoke,
     }
     asked = questions(n)
@@ -207,6 +221,7 @@ def startup(work: Path, runs: int) -> dict[str, Any]:
         first = proc.stdout.readline()
         seconds.append(time.perf_counter() - started)
         proc.stdout.read()
+        proc.stdout.close()
         _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak memory
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode or not first.strip():
@@ -242,7 +257,7 @@ def grow(index_dir: Path, target: int, base: dict[str, Any], rng: np.random.Gene
     from ingest.settings import IndexSettings
     from ingest.store import Index
 
-    index = Index(IndexSettings(index_dir=index_dir), _embeddings(), create=False)
+    index = Index(IndexSettings(index_dir=index_dir), _embeddings(warm=False), create=False)
     try:
         count = index.count()
         made = _copies(base, count - len(base["ids"]), rng)
@@ -265,7 +280,8 @@ def scale(work: Path, sizes: list[int], n: int, result_dir: Path) -> dict[str, A
     index_dir = work / SCALED
     shutil.rmtree(index_dir, ignore_errors=True)
     shutil.copytree(work / SEED, index_dir)
-    with Index(IndexSettings(index_dir=index_dir), _embeddings(), create=False) as index:
+    embeddings = _embeddings(warm=False)
+    with Index(IndexSettings(index_dir=index_dir), embeddings, create=False) as index:
         got = index.collection.get(include=["documents", "metadatas", "embeddings"])
     base = {
         "ids": got["ids"],
@@ -285,14 +301,11 @@ def scale(work: Path, sizes: list[int], n: int, result_dir: Path) -> dict[str, A
 
 def point(index_dir: Path, n: int) -> dict[str, Any]:
     """Retrieval at one size of the index, in a process that has loaded nothing else."""
-    os.environ["QA_INDEX_DIR"] = str(index_dir)
-    import qa
-
-    assistant = qa.default_assistant()
-    model = assistant.embeddings.model  # type: ignore[attr-defined]
+    assistant = _assistant(index_dir)
+    model = assistant.embeddings.model
     asked = questions(n)
     for q in asked[:3]:
-        qa.retrieve(q, k=K)  # loads the model, the keyword index and Chroma's segments
+        assistant.retrieve(q, k=K)  # loads the model, the keyword index and Chroma's segments
     memory = rss_mb()
     retrieve, floor = [], []
     for q in asked:
@@ -300,7 +313,7 @@ def point(index_dir: Path, n: int) -> dict[str, Any]:
         model.encode([q], normalize_embeddings=True, show_progress_bar=False)
         floor.append(time.perf_counter() - started)
         started = time.perf_counter()
-        qa.retrieve(q, k=K)
+        assistant.retrieve(q, k=K)
         retrieve.append(time.perf_counter() - started)
     return {
         "chunks": assistant.index.count(),
