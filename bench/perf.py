@@ -121,6 +121,11 @@ def tables(r: dict[str, Any]) -> str:
                 else "| |"
             )
         )
+    default = q["floor_default_threads"]
+    lines.append(
+        f"| encoding the question with torch's default threads, p50 / p95 ms | | "
+        f"{default['p50_ms']:.1f} / {default['p95_ms']:.1f} | |"
+    )
     lines += [
         f"| start-up: `python -m qa ask` to its answer | {st['first_answer_s']:.1f} s "
         f"(median of {st['runs']}; slowest {st['first_answer_max_s']:.1f} s) | | |",

@@ -5,8 +5,9 @@
   ``RecursiveCharacterTextSplitter(1000, 200)`` + ``Chroma.from_documents``, the same MiniLM)
   and the floor of its texts; then the unchanged corpus again, in this process and as a CLI run.
 - ``queries``: ``qa.retrieve`` (k = 10) and ``qa.ask`` (extractive) over the dev questions,
-  interleaved per question with the floor (encoding the question alone) and the peer's retriever,
-  so that a burst of load on the shared cores hits all four alike.
+  interleaved per question with the floor (encoding the question alone, with the torch threads
+  ``embed_query`` uses, and with torch's default count) and the peer's retriever, so that a
+  burst of load on the shared cores hits them all alike.
 - ``startup``: ``python -m qa ask`` from process start to its answer on stdout; peak memory.
 - ``scale``: the seed index grown to each size by storing its chunks again (their vectors with
   a little noise, under new ids and document names), measured by a fresh process per size
@@ -87,6 +88,15 @@ def _floor(embeddings: Any, texts: list[str]) -> float:
         show_progress_bar=False,
     )
     return time.perf_counter() - started
+
+
+def _encode_one(model: Any, question: str) -> None:
+    """The floor of a query: the model encoding the question, with the torch threads that
+    ``embed_query`` uses (the default count is timed beside it, as ``floor_default_threads``)."""
+    from ingest.embeddings import QUERY_THREADS, torch_threads
+
+    with torch_threads(QUERY_THREADS):
+        model.encode([question], normalize_embeddings=True, show_progress_bar=False)
 
 
 def _mean_tokens(embeddings: Any, texts: list[str]) -> float:
@@ -183,7 +193,8 @@ def queries(work: Path, n: int) -> dict[str, Any]:
         client_settings=ChromaSettings(anonymized_telemetry=False),
     ).as_retriever(search_kwargs={"k": K})
     steps: dict[str, Callable[[str], object]] = {
-        "floor": lambda q: model.encode([q], normalize_embeddings=True, show_progress_bar=False),
+        "floor": lambda q: _encode_one(model, q),
+        "floor_default_threads": lambda q: model.encode([q], show_progress_bar=False),
         "retrieve": lambda q: assistant.retrieve(q, k=K),
         "ask": assistant.ask,
         "peer": peer.invoke,
@@ -310,7 +321,7 @@ def point(index_dir: Path, n: int) -> dict[str, Any]:
     retrieve, floor = [], []
     for q in asked:
         started = time.perf_counter()
-        model.encode([q], normalize_embeddings=True, show_progress_bar=False)
+        _encode_one(model, q)
         floor.append(time.perf_counter() - started)
         started = time.perf_counter()
         assistant.retrieve(q, k=K)
