@@ -104,10 +104,13 @@ def tables(r: dict[str, Any]) -> str:
         "",
         "| figure | ours | floor (the model alone) | peer (LangChain tutorial) |",
         "|---|---|---|---|",
-        f"| ingestion, chunks/s | {rate:.1f} ({ing['chunks']} chunks, {ing['ours_s']:.1f} s) "
+        f"| ingestion, chunks/s | {rate:.1f} ({ing['chunks']} chunks; "
+        f"{' and '.join(f'{x:.1f}' for x in ing['ours_runs_s'])} s) "
         f"| {floor:.1f} | {peer:.1f} ({ing['peer_chunks']} chunks, {ing['peer_s']:.1f} s; "
         f"its floor {peer_floor:.1f}) |",
         f"| mean chunk length, model tokens | {ing['tokens']:.0f} | | {ing['peer_tokens']:.0f} |",
+        f"| ingestion, model tokens/s | {rate * ing['tokens']:.0f} | {floor * ing['tokens']:.0f} "
+        f"| {peer * ing['peer_tokens']:.0f} (its floor {peer_floor * ing['peer_tokens']:.0f}) |",
         f"| re-ingestion, nothing changed | {ing['rerun_s']:.2f} s "
         f"(`python -m ingest`: {ing['rerun_cli_s']:.1f} s) | | |",
     ]
