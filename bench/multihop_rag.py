@@ -100,8 +100,10 @@ def ours(work: Path, queries: list[dict[str, Any]]) -> Figures:
     return score("this tool (hybrid)", queries, lambda q: [p.text for p in qa.retrieve(q, k=K)])
 
 
-def peer_chunks(articles: list[dict[str, Any]] | None = None) -> list[Any]:
-    """The tutorial's chunks: RecursiveCharacterTextSplitter(1000, 200), with a header."""
+def peer_chunks(articles: list[dict[str, Any]] | None = None, first: int = 0) -> list[Any]:
+    """The tutorial's chunks: RecursiveCharacterTextSplitter(1000, 200), with a header.
+
+    Ids are ``<article number>-<chunk number>``, articles numbered from ``first``."""
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -115,7 +117,7 @@ def peer_chunks(articles: list[dict[str, Any]] | None = None) -> list[Any]:
             docs.append(
                 Document(
                     page_content=header + piece,
-                    id=f"{i}-{len(docs)}",
+                    id=f"{first + i}-{len(docs)}",
                     metadata={"body_start": len(header)},
                 )
             )

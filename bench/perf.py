@@ -51,7 +51,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
     elif args.group == "scale":
         result = g.scale(work, args.sizes, args.scale_queries, args.result.parent)
     elif args.group == "point":
-        result = g.point(args.index, args.queries)
+        result = g.point(args.index)
     else:
         raise SystemExit(f"unknown group {args.group!r}")
     return result
@@ -104,8 +104,8 @@ def tables(r: dict[str, Any]) -> str:
         "",
         "| figure | ours | floor (the model alone) | peer (LangChain tutorial) |",
         "|---|---|---|---|",
-        f"| ingestion, chunks/s | {rate:.1f} ({ing['chunks']} chunks; "
-        f"{' and '.join(f'{x:.1f}' for x in ing['ours_runs_s'])} s) "
+        f"| ingestion, chunks/s | {rate:.1f} ({ing['chunks']} chunks in {ing['rounds']} "
+        f"rounds, {ing['ours_s']:.1f} s) "
         f"| {floor:.1f} | {peer:.1f} ({ing['peer_chunks']} chunks, {ing['peer_s']:.1f} s; "
         f"its floor {peer_floor:.1f}) |",
         f"| mean chunk length, model tokens | {ing['tokens']:.0f} | | {ing['peer_tokens']:.0f} |",
@@ -135,8 +135,8 @@ def tables(r: dict[str, Any]) -> str:
         f"| memory | {st['peak_rss_mb']:.0f} MB peak (`qa ask`); {q['rss_mb']:.0f} MB resident "
         "after loading (query process) | | |",
         "",
-        "| chunks | retrieve p50 / p95 ms | floor p50 / p95 ms | index on disk | resident "
-        "memory | keyword index rebuild |",
+        f"| chunks ({r['scale']['questions']} questions, in turn) | retrieve p50 / p95 ms "
+        "| floor p50 / p95 ms | index on disk | resident memory | keyword index rebuild |",
         "|---|---|---|---|---|---|",
     ]
     for p in r["scale"]["points"]:

@@ -1,18 +1,18 @@
 """The figure groups of ``bench/perf.py``; each runs in a process of its own, returns a dict.
 
-- ``ingestion``: the first N MultiHop-RAG articles through ``ingest.ingest`` (twice, into
-  fresh indexes, around the others); the floor (the model's raw ``encode`` of the very chunk
-  texts we stored); the peer (LangChain's tutorial: ``RecursiveCharacterTextSplitter(1000,
-  200)`` + ``Chroma.from_documents``, the same MiniLM) and the floor of its texts; then the
-  unchanged corpus again, in this process and as a CLI run.
+- ``ingestion``: the first N MultiHop-RAG articles, in rounds, through ``ingest.ingest``; the
+  floor (the model's raw ``encode`` of the very chunk texts we store); the peer (LangChain's
+  tutorial: ``RecursiveCharacterTextSplitter(1000, 200)`` + ``Chroma.from_documents``, the
+  same MiniLM) and the floor of its texts; then the unchanged corpus again, in this process
+  and as a CLI run.
 - ``queries``: ``qa.retrieve`` (k = 10) and ``qa.ask`` (extractive) over the dev questions,
   interleaved per question with the floor (encoding the question alone, with the torch threads
   ``embed_query`` uses, and with torch's default count) and the peer's retriever, so that a
   burst of load on the shared cores hits them all alike.
 - ``startup``: ``python -m qa ask`` from process start to its answer on stdout; peak memory.
 - ``scale``: the seed index grown to each size by storing its chunks again (their vectors with
-  a little noise, under new ids and document names), measured by a fresh process per size
-  (``point``), so that memory is that size's own.
+  a little noise, under new ids and document names); memory by a fresh process per size
+  (``point``), so that it is that size's own; latency of all sizes in turn, in one process.
 
 The model is loaded before any clock starts, except in ``startup``, whose figure it is.
 """
@@ -34,7 +34,8 @@ from .multihop_data import corpus, dev_queries, write_articles
 from .multihop_rag import K, peer_chunks
 
 ARTICLES, SEED, PEER, SCALED = "articles", "index", "peer-chroma", "scale-index"
-AGAIN = "index-again"  # the second timed ingestion; deleted after
+STAGED = "staged"  # articles waiting for their round
+ROUNDS = 5  # the articles arrive in this many rounds (see ``ingestion``)
 PEER_COLLECTION = "tutorial"
 NOISE = 0.005  # per dimension: a copy keeps a cosine of about 0.995 to its original
 _PUT_BATCH = 5000  # chunks per Chroma upsert, below its maximum batch size
@@ -106,64 +107,86 @@ def _mean_tokens(embeddings: Any, texts: list[str]) -> float:
     return float(np.mean([min(n, cap) for n in embeddings.count_tokens(texts)]))
 
 
-def _ingest_timed(folder: Path, index_dir: Path, embeddings: Any, expected: int) -> float:
-    import ingest
+def _our_texts(files: list[Path], embeddings: Any) -> dict[str, list[str]]:
+    """Each file's chunk texts as ingestion makes them (split only: nothing is embedded)."""
+    from ingest.embeddings import token_facts
+    from ingest.load import read_path
+    from ingest.pipeline import chunk_document
+    from ingest.settings import IndexSettings
+    from ingest.split import SentenceChunker
 
-    settings = ingest.IndexSettings(index_dir=index_dir)
-    started = time.perf_counter()
-    report = ingest.ingest([folder], settings=settings, embeddings=embeddings)
-    seconds = time.perf_counter() - started
-    if not report.ok or len(report.added) != expected:
-        raise RuntimeError(f"ingestion failed: {report.summary()} {report.failed}")
-    return seconds
-
-
-def _tutorial(chosen: list[dict[str, Any]], folder: Path, embeddings: Any) -> list[Any]:
-    """LangChain's tutorial pipeline, split to stored; returns its chunks."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
-    from langchain_chroma import Chroma
-
-    docs = peer_chunks(chosen)
-    client = chromadb.PersistentClient(
-        str(folder), settings=ChromaSettings(anonymized_telemetry=False)
+    settings = IndexSettings()
+    chunker = SentenceChunker(
+        token_facts(embeddings), settings.chunk_tokens, settings.chunk_overlap_tokens
     )
-    Chroma.from_documents(
-        docs,
-        embeddings,
-        client=client,
-        collection_name=PEER_COLLECTION,
-        collection_configuration={"hnsw": {"space": "cosine"}},
-    )
-    return docs
+    return {f.name: [c.text for c in chunk_document(read_path(f), chunker)] for f in files}
 
 
 def ingestion(work: Path, articles: int) -> dict[str, Any]:
-    """Ours, the floor, the peer, ours again (into a fresh index): the mean of our two runs
-    sits between the floor and the peer in time, so load that drifts during the group counts
-    for all three alike. Then the peer's own floor, and the re-runs on the unchanged corpus."""
+    """The articles arrive in rounds; each round is ingested by us (``ingest.ingest`` on the
+    folder: only the new files are read), encoded by the floor, stored by the peer
+    (``Chroma.from_documents``, its splitting included) and encoded as the peer's floor, the
+    four in another order each round. Load that comes and goes on the shared cores then
+    weighs on all four alike, as it cannot when each runs whole, minutes apart."""
     import ingest  # first: it keeps Chroma's telemetry and the hub off
-    from ingest.store import Index
+
+    import chromadb  # isort: skip
+    from chromadb.config import Settings as ChromaSettings
+    from langchain_chroma import Chroma
 
     chosen = corpus()[:articles]
-    for name in (ARTICLES, SEED, PEER, AGAIN):
+    for name in (STAGED, ARTICLES, SEED, PEER):
         shutil.rmtree(work / name, ignore_errors=True)
-    write_articles(work / ARTICLES, chosen)
-    embeddings = _embeddings()
-
-    ours = [_ingest_timed(work / ARTICLES, work / SEED, embeddings, len(chosen))]
+    write_articles(work / STAGED, chosen)
+    files = sorted((work / STAGED).iterdir())  # named 000-…, 001-…: in corpus order
+    (work / ARTICLES).mkdir()
     settings = ingest.IndexSettings(index_dir=work / SEED)
-    with Index(settings, embeddings, create=False) as index:
-        texts = index.collection.get(include=["documents"])["documents"] or []
-    floor = _floor(embeddings, texts)
-    started = time.perf_counter()
-    docs = _tutorial(chosen, work / PEER, embeddings)  # its splitting counts, as ours does
-    peer = time.perf_counter() - started
-    ours.append(_ingest_timed(work / ARTICLES, work / AGAIN, embeddings, len(chosen)))
-    shutil.rmtree(work / AGAIN)
-    peer_texts = [d.page_content for d in docs]
-    peer_floor = _floor(embeddings, peer_texts)
+    embeddings = _embeddings()
+    texts = _our_texts(files, embeddings)
+    client = chromadb.PersistentClient(
+        str(work / PEER), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    seconds = dict.fromkeys(("ours", "floor", "peer", "peer_floor"), 0.0)
+    peer_texts: list[str] = []
+    rounds = [r for r in np.array_split(np.arange(len(chosen)), ROUNDS) if len(r)]
+    for n, numbers in enumerate(rounds):
+        for i in numbers:
+            files[i].rename(work / ARTICLES / files[i].name)
+        batch = [chosen[i] for i in numbers]
+        ours_texts = [t for i in numbers for t in texts[files[i].name]]
+        theirs = [d.page_content for d in peer_chunks(batch, first=int(numbers[0]))]
+        peer_texts += theirs
 
+        def ours(expected: int = len(numbers)) -> None:
+            report = ingest.ingest([work / ARTICLES], settings=settings, embeddings=embeddings)
+            if not report.ok or len(report.added) != expected:
+                raise RuntimeError(f"ingestion failed: {report.summary()} {report.failed}")
+
+        def peer(batch: list[dict[str, Any]] = batch, first: int = int(numbers[0])) -> None:
+            Chroma.from_documents(
+                peer_chunks(batch, first=first),
+                embeddings,
+                client=client,
+                collection_name=PEER_COLLECTION,
+                collection_configuration={"hnsw": {"space": "cosine"}},
+            )
+
+        steps: dict[str, Callable[[], object]] = {
+            "ours": ours,
+            "floor": lambda t=ours_texts: _floor(embeddings, t),
+            "peer": peer,
+            "peer_floor": lambda t=theirs: _floor(embeddings, t),
+        }
+        order = list(steps)
+        for name in order[n % len(order) :] + order[: n % len(order)]:
+            started = time.perf_counter()
+            steps[name]()
+            seconds[name] += time.perf_counter() - started
+
+    stored = _stored_texts(work / SEED, embeddings)
+    expected = sorted(t for f in files for t in texts[f.name])
+    if sorted(stored) != expected:
+        raise RuntimeError("the floor did not encode the texts that ingestion stored")
     started = time.perf_counter()
     again = ingest.ingest([work / ARTICLES], settings=settings, embeddings=embeddings)
     rerun = time.perf_counter() - started
@@ -175,18 +198,27 @@ def ingestion(work: Path, articles: int) -> dict[str, Any]:
     rerun_cli = time.perf_counter() - started
     return {
         "articles": len(chosen),
-        "chunks": len(texts),
-        "ours_s": float(np.mean(ours)),
-        "ours_runs_s": ours,
-        "floor_s": floor,
-        "peer_chunks": len(docs),
-        "peer_s": peer,
-        "peer_floor_s": peer_floor,
-        "tokens": _mean_tokens(embeddings, texts),
+        "rounds": len(rounds),
+        "chunks": len(stored),
+        "ours_s": seconds["ours"],
+        "floor_s": seconds["floor"],
+        "peer_chunks": len(peer_texts),
+        "peer_stored": client.get_collection(PEER_COLLECTION).count(),
+        "peer_s": seconds["peer"],
+        "peer_floor_s": seconds["peer_floor"],
+        "tokens": _mean_tokens(embeddings, stored),
         "peer_tokens": _mean_tokens(embeddings, peer_texts),
         "rerun_s": rerun,
         "rerun_cli_s": rerun_cli,
     }
+
+
+def _stored_texts(index_dir: Path, embeddings: Any) -> list[str]:
+    from ingest.settings import IndexSettings
+    from ingest.store import Index
+
+    with Index(IndexSettings(index_dir=index_dir), embeddings, create=False) as index:
+        return index.collection.get(include=["documents"])["documents"] or []
 
 
 def queries(work: Path, n: int) -> dict[str, Any]:
@@ -307,14 +339,14 @@ def grow(index_dir: Path, target: int, base: dict[str, Any], rng: np.random.Gene
 
 
 def scale(work: Path, sizes: list[int], n: int, result_dir: Path) -> dict[str, Any]:
+    """The seed index, then a copy grown to each larger size. Memory and size come from a
+    fresh process per index (``point``); the latencies from this one, every question asked
+    of each index in turn, so that all sizes meet the same load."""
     from ingest.settings import IndexSettings
     from ingest.store import Index
 
-    index_dir = work / SCALED
-    shutil.rmtree(index_dir, ignore_errors=True)
-    shutil.copytree(work / SEED, index_dir)
     embeddings = _embeddings(warm=False)
-    with Index(IndexSettings(index_dir=index_dir), embeddings, create=False) as index:
+    with Index(IndexSettings(index_dir=work / SEED), embeddings, create=False) as index:
         got = index.collection.get(include=["documents", "metadatas", "embeddings"])
     base = {
         "ids": got["ids"],
@@ -323,35 +355,46 @@ def scale(work: Path, sizes: list[int], n: int, result_dir: Path) -> dict[str, A
         "vectors": np.asarray(got["embeddings"], dtype=np.float32),
     }
     rng = np.random.default_rng(0)
-    points = []
+    folders, points = [], []
+    folder, count = work / SEED, len(base["ids"])
     for size in sorted(sizes):
-        rebuild = grow(index_dir, size, base, rng) if size > len(base["ids"]) else None
+        rebuild = None
+        if size > count:
+            grown = work / f"{SCALED}-{size}"
+            shutil.rmtree(grown, ignore_errors=True)
+            shutil.copytree(folder, grown)
+            rebuild = grow(grown, size, base, rng)
+            folder, count = grown, size
+        elif folders:
+            continue  # no larger than the index before: nothing new to measure
         out = result_dir / f"point-{size}.json"
-        run_group("point", ["--index", str(index_dir), "--queries", str(n)], out)
+        run_group("point", ["--index", str(folder)], out)
+        folders.append(folder)
         points.append(read_result(out) | {"keyword_rebuild_s": rebuild})
-    return {"points": points}
 
-
-def point(index_dir: Path, n: int) -> dict[str, Any]:
-    """Retrieval at one size of the index, in a process that has loaded nothing else."""
-    assistant = _assistant(index_dir)
-    model = assistant.embeddings.model
+    assistants = [_assistant(f) for f in folders]
+    model = assistants[0].embeddings.model
     asked = questions(n)
-    for q in asked[:3]:
+    steps: dict[str, Callable[[str], object]] = {"floor": lambda q: _encode_one(model, q)}
+    for i, assistant in enumerate(assistants):
+        steps[str(i)] = lambda q, a=assistant: a.retrieve(q, k=K)
+    for q in asked[:3]:  # loads the model, the keyword indexes and Chroma's segments
+        for step in steps.values():
+            step(q)
+    times = _in_turn(steps, asked)
+    for i, p in enumerate(points):
+        p |= {"retrieve": latency(times[str(i)]), "floor": latency(times["floor"])}
+    return {"points": points, "questions": len(asked)}
+
+
+def point(index_dir: Path) -> dict[str, Any]:
+    """Memory and size of one index, in a process that has loaded nothing else."""
+    assistant = _assistant(index_dir)
+    for q in questions(3):
         assistant.retrieve(q, k=K)  # loads the model, the keyword index and Chroma's segments
-    memory = rss_mb()
-    times = _in_turn(
-        {
-            "floor": lambda q: _encode_one(model, q),
-            "retrieve": lambda q: assistant.retrieve(q, k=K),
-        },
-        asked,
-    )
     return {
         "chunks": assistant.index.count(),
-        "retrieve": latency(times["retrieve"]),
-        "floor": latency(times["floor"]),
-        "rss_mb": memory,
+        "rss_mb": rss_mb(),
         "index_mb": folder_mb(index_dir),
     }
 
