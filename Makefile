@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: chat test eval install install-dev chromium lint typecheck format ingest clean
+.PHONY: chat test eval perf install install-dev chromium lint typecheck format ingest clean
 
 ## Install, index the seed collection (when missing or changed) and open the chat on 127.0.0.1:7860.
 chat: $(VENV)/.installed
@@ -28,6 +28,11 @@ test: $(VENV)/.dev-installed lint typecheck chromium
 eval: $(VENV)/.installed
 	$(PY) -m ingest -q seeds
 	$(PY) -m qa eval tests/eval/seed_qa.jsonl --report out/eval
+
+## Speed against the floor (the embedding model itself) and LangChain's tutorial pipeline:
+## tables on stdout, plot in docs/perf.png. Needs the MultiHop-RAG data (QA_BENCH_DATA).
+perf: $(VENV)/.installed
+	$(PY) -m bench.perf
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.dev-installed

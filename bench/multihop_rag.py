@@ -34,6 +34,7 @@ from typing import Any
 from .multihop_data import corpus, dev_queries, squash, write_articles
 
 K = 10
+PEER_CHUNK_CHARS, PEER_OVERLAP = 1000, 200  # the tutorial's splitter settings
 
 
 @dataclass
@@ -99,20 +100,24 @@ def ours(work: Path, queries: list[dict[str, Any]]) -> Figures:
     return score("this tool (hybrid)", queries, lambda q: [p.text for p in qa.retrieve(q, k=K)])
 
 
-def peer_chunks() -> list[Any]:
-    """The tutorial's chunks: RecursiveCharacterTextSplitter(1000, 200), with a header."""
+def peer_chunks(articles: list[dict[str, Any]] | None = None, first: int = 0) -> list[Any]:
+    """The tutorial's chunks: RecursiveCharacterTextSplitter(1000, 200), with a header.
+
+    Ids are ``<article number>-<chunk number>``, articles numbered from ``first``."""
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=PEER_CHUNK_CHARS, chunk_overlap=PEER_OVERLAP
+    )
     docs = []
-    for i, a in enumerate(corpus()):
+    for i, a in enumerate(corpus() if articles is None else articles):
         header = f"{a['title']}\n{a['source']} {a['published_at'][:10]}\n"
         for piece in splitter.split_text(a["body"]):
             docs.append(
                 Document(
                     page_content=header + piece,
-                    id=f"{i}-{len(docs)}",
+                    id=f"{first + i}-{len(docs)}",
                     metadata={"body_start": len(header)},
                 )
             )

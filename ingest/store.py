@@ -251,8 +251,16 @@ class Index:
         """Embed and store chunks (an upsert: storing an id twice keeps one copy)."""
         if not chunks:
             return
-        texts = [c.text for c in chunks]
-        vectors = self.embeddings.embed_documents(texts)
+        self.put(chunks, self.embeddings.embed_documents([c.text for c in chunks]))
+
+    def put(self, chunks: Sequence[StoredChunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Store chunks with their vectors, computed already by this index's model (an upsert).
+
+        Also how a benchmark grows an index without embedding the same texts again."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if not chunks:
+            return
         self._changes()
         with self.guard():
             self._stamp(len(vectors[0]))
@@ -260,7 +268,7 @@ class Index:
                 ids=[c.id for c in chunks],
                 embeddings=vectors,  # type: ignore[arg-type]
                 metadatas=[c.metadata for c in chunks],
-                documents=texts,
+                documents=[c.text for c in chunks],
             )
 
     def refresh_metadata(self, chunks: Sequence[StoredChunk]) -> None:

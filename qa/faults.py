@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import openai
-
 _BACKOFF_FIRST = 0.5  # seconds before the first retry; doubled each time, with jitter
 _BACKOFF_MAX = 8.0
 _RETRY_AFTER_MAX = 60.0  # a server asking for longer is not waited for
@@ -54,6 +52,8 @@ class _Expired(Exception):
 def retryable(err: BaseException) -> bool:
     if getattr(err, "is_retryable", False):  # LangChain's ModelError kinds say so themselves
         return True
+    import openai  # here: an answer without an LLM need not load it (1 s of start-up)
+
     if isinstance(err, openai.APIConnectionError):  # includes timeouts
         return True
     if isinstance(err, openai.APIStatusError):
@@ -83,6 +83,8 @@ def retry_after(err: BaseException) -> float | None:
 
 def describe(err: BaseException) -> str:
     """Why the model failed, for a notice a user can read."""
+    import openai
+
     status = getattr(err, "status_code", None)
     if isinstance(err, openai.APITimeoutError | TimeoutError):
         return "it did not reply in time"

@@ -72,3 +72,17 @@ def test_failed_files_set_exit_status_one_and_bad_input_two(tmp_path: Path) -> N
     )
     missing = _run("-m", "qa", "ask", "anything?", index=tmp_path / "none")
     assert missing.returncode == 2 and "python -m ingest" in missing.stderr
+
+
+def test_an_extractive_answer_loads_no_llm_client(tmp_path: Path) -> None:
+    """Start-up is mostly imports: `qa ask` without an LLM must not pay for the OpenAI client
+    (about a second) or the web app's Gradio."""
+    index = tmp_path / "idx"
+    assert _run("-m", "ingest", "-q", "seeds", index=index).returncode == 0
+    code = (
+        "import sys; from qa.cli import main; main(['ask', 'What does China control?']); "
+        "print(sorted(m for m in ('openai', 'langchain_openai', 'gradio') if m in sys.modules))"
+    )
+    run = _run("-c", code, index=index)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"

@@ -185,3 +185,37 @@ def test_progress_is_reported_per_stage(tmp_path: Path) -> None:
     assert ("reading", 1, 1) in seen
     embedding = [s for s in seen if s[0] == "embedding"]
     assert len(embedding) >= 2 and embedding[-1][1] == embedding[-1][2]
+
+
+def test_a_question_is_encoded_on_query_threads_and_the_count_restored() -> None:
+    """embed_query runs torch on QUERY_THREADS threads (far faster on busy shared cores), gives
+    the vector embed_documents gives, and leaves the process's thread count as it found it,
+    also when encoding fails."""
+    import torch
+
+    from ingest.embeddings import QUERY_THREADS, torch_threads
+
+    seen: list[int] = []
+
+    class Recording(SentenceTransformerEmbeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            seen.append(torch.get_num_threads())
+            return super().embed_documents(texts)
+
+    before = torch.get_num_threads()
+    model = Recording()
+    question = "What share of rare earth processing does China control?"
+    vector = model.embed_query(question)
+    assert seen == [QUERY_THREADS] and torch.get_num_threads() == before
+    assert vector == pytest.approx(model.embed_documents([question])[0], abs=1e-5)
+    assert seen[-1] == before  # a batch keeps the process's count
+    inside: list[int] = []
+
+    def failing() -> None:
+        with torch_threads(before + 1):
+            inside.append(torch.get_num_threads())
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        failing()
+    assert inside == [before + 1] and torch.get_num_threads() == before

@@ -100,3 +100,35 @@ def test_a_missing_keyword_folder_is_rebuilt_on_first_search(tmp_path: Path, emb
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
     assert_keyword_matches_chroma(index)
+
+
+def test_chunks_stored_with_their_own_vectors_are_found_by_both_searches(
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    """Index.put stores vectors computed elsewhere (no embedding); the collection's stamp
+    moves on, so the keyword index takes the new chunks in, and the dense side uses the
+    vectors as given."""
+    from ingest.store import Index, StoredChunk
+
+    folder, index_dir = tmp_path / "docs", tmp_path / "idx"
+    _docs(folder)
+    settings = IndexSettings(index_dir=index_dir)
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    text = "Glacier\nThe glacier calved into the fjord at dawn."
+    vector = embeddings.embed_documents([text])[0]
+    chunk = StoredChunk("glacier-1", text, {"source": "glacier.txt", "start": 0, "end": 40})
+    with Index(settings, embeddings, create=False) as index, pytest.raises(ValueError, match="2"):
+        index.put([chunk], [vector, vector])
+    assert_keyword_matches_chroma(index_dir)
+    with Index(settings, embeddings, create=False) as index:
+        index.put([chunk], [vector])
+        assert index.vectors(["glacier-1"])["glacier-1"] == pytest.approx(vector)
+    assert_keyword_matches_chroma(index_dir)
+    passages = Assistant(Settings(index_dir=index_dir), embeddings=embeddings).retrieve(
+        "glacier fjord", k=1
+    )
+    assert [p.id for p in passages] == ["glacier-1"]
+    assert passages[0].similarity == pytest.approx(
+        float(sum(a * b for a, b in zip(vector, embeddings.embed_query("glacier fjord"))))  # noqa: B905
+    )
