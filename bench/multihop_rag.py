@@ -96,7 +96,7 @@ def ours(work: Path, queries: list[dict[str, Any]]) -> Figures:
     started = time.perf_counter()
     report = ingest.ingest([articles], settings=qa.Settings())
     print(f"ours: {report.summary()} ({time.perf_counter() - started:.0f} s)", flush=True)
-    qa.retrieve(queries[0]["query"], k=K)  # load the model and the keyword index first
+    qa.retrieve(queries[0]["query"], k=K)  # load the model and the search index first
     return score("this tool (hybrid)", queries, lambda q: [p.text for p in qa.retrieve(q, k=K)])
 
 

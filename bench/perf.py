@@ -30,7 +30,8 @@ GROUPS = ("ingestion", "queries", "startup", "scale")
 # (figure, target, higher is better): the ratios issue 8 asks for.
 TARGETS = {
     "ingestion / floor": (0.9, True),
-    "ingestion / peer": (1.0, True),
+    "ingestion / peer, chunks/s": (1.0, True),
+    "ingestion / peer, same articles": (1.0, True),
     "re-ingestion / first": (0.02, False),
     "retrieve p50 / floor": (2.0, False),
     "ask p50 / floor": (3.0, False),
@@ -77,7 +78,10 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
     rate = ing["chunks"] / ing["ours_s"]
     return {
         "ingestion / floor": rate / (ing["chunks"] / ing["floor_s"]),
-        "ingestion / peer": rate / (ing["peer_chunks"] / ing["peer_s"]),
+        "ingestion / peer, chunks/s": rate / (ing["peer_chunks"] / ing["peer_s"]),
+        # Our chunks are longer than the peer's (see the token rows): the time for the same
+        # articles is what a user waits for.
+        "ingestion / peer, same articles": ing["peer_s"] / ing["ours_s"],
         "re-ingestion / first": ing["rerun_s"] / ing["ours_s"],
         "retrieve p50 / floor": q["retrieve"]["p50_ms"] / q["floor"]["p50_ms"],
         "ask p50 / floor": q["ask"]["p50_ms"] / q["floor"]["p50_ms"],
@@ -108,6 +112,8 @@ def tables(r: dict[str, Any]) -> str:
         f"rounds, {ing['ours_s']:.1f} s) "
         f"| {floor:.1f} | {peer:.1f} ({ing['peer_chunks']} chunks, {ing['peer_s']:.1f} s; "
         f"its floor {peer_floor:.1f}) |",
+        f"| ingestion of the {ing['articles']} articles, s | {ing['ours_s']:.1f} "
+        f"| {ing['floor_s']:.1f} | {ing['peer_s']:.1f} (its floor {ing['peer_floor_s']:.1f}) |",
         f"| mean chunk length, model tokens | {ing['tokens']:.0f} | | {ing['peer_tokens']:.0f} |",
         f"| ingestion, model tokens/s | {rate * ing['tokens']:.0f} | {floor * ing['tokens']:.0f} "
         f"| {peer * ing['peer_tokens']:.0f} (its floor {peer_floor * ing['peer_tokens']:.0f}) |",
@@ -136,11 +142,11 @@ def tables(r: dict[str, Any]) -> str:
         "after loading (query process) | | |",
         "",
         f"| chunks ({r['scale']['questions']} questions, in turn) | retrieve p50 / p95 ms "
-        "| floor p50 / p95 ms | index on disk | resident memory | keyword index rebuild |",
+        "| floor p50 / p95 ms | index on disk | resident memory | search index rebuild |",
         "|---|---|---|---|---|---|",
     ]
     for p in r["scale"]["points"]:
-        rebuild = "" if p["keyword_rebuild_s"] is None else f"{p['keyword_rebuild_s']:.1f} s"
+        rebuild = "" if p["index_rebuild_s"] is None else f"{p['index_rebuild_s']:.1f} s"
         lines.append(
             f"| {p['chunks']:,} | {p['retrieve']['p50_ms']:.1f} / {p['retrieve']['p95_ms']:.1f} "
             f"| {p['floor']['p50_ms']:.1f} / {p['floor']['p95_ms']:.1f} | {p['index_mb']:.0f} MB "

@@ -229,7 +229,7 @@ def queries(work: Path, n: int) -> dict[str, Any]:
     embeddings = assistant.embeddings
     model = embeddings.model
     asked = questions(n)
-    for q in asked[:3]:  # warm-up: model, keyword index, Chroma's segments
+    for q in asked[:3]:  # warm-up: model, search index, Chroma
         assistant.retrieve(q, k=K)
         assistant.ask(q)
     memory = rss_mb()  # before the peer's index is opened
@@ -317,7 +317,7 @@ def _copies(base: dict[str, Any], done: int, rng: np.random.Generator) -> Iterat
 
 
 def grow(index_dir: Path, target: int, base: dict[str, Any], rng: np.random.Generator) -> float:
-    """Add copies until the index holds ``target`` chunks; returns the seconds its keyword
+    """Add copies until the index holds ``target`` chunks; returns the seconds its search
     index took to rebuild (on closing)."""
     from ingest.settings import IndexSettings
     from ingest.store import Index
@@ -370,7 +370,7 @@ def scale(work: Path, sizes: list[int], n: int, result_dir: Path) -> dict[str, A
         out = result_dir / f"point-{size}.json"
         run_group("point", ["--index", str(folder)], out)
         folders.append(folder)
-        points.append(read_result(out) | {"keyword_rebuild_s": rebuild})
+        points.append(read_result(out) | {"index_rebuild_s": rebuild})
 
     assistants = [_assistant(f) for f in folders]
     model = assistants[0].embeddings.model
@@ -378,7 +378,7 @@ def scale(work: Path, sizes: list[int], n: int, result_dir: Path) -> dict[str, A
     steps: dict[str, Callable[[str], object]] = {"floor": lambda q: _encode_one(model, q)}
     for i, assistant in enumerate(assistants):
         steps[str(i)] = lambda q, a=assistant: a.retrieve(q, k=K)
-    for q in asked[:3]:  # loads the model, the keyword indexes and Chroma's segments
+    for q in asked[:3]:  # loads the model, the search indexes and Chroma
         for step in steps.values():
             step(q)
     times = _in_turn(steps, asked)
@@ -391,7 +391,7 @@ def point(index_dir: Path) -> dict[str, Any]:
     """Memory and size of one index, in a process that has loaded nothing else."""
     assistant = _assistant(index_dir)
     for q in questions(3):
-        assistant.retrieve(q, k=K)  # loads the model, the keyword index and Chroma's segments
+        assistant.retrieve(q, k=K)  # loads the model, the search index and Chroma
     return {
         "chunks": assistant.index.count(),
         "rss_mb": rss_mb(),

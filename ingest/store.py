@@ -18,6 +18,7 @@ ones, and the deterministic chunk ids make the redo write no duplicate.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -35,8 +36,8 @@ from langchain_core.embeddings import Embeddings
 from .client import make_client, server_errors
 from .embeddings import token_facts
 from .errors import IndexMismatchError, IndexNotFoundError, IndexUnavailableError
-from .keyword import KeywordIndex, build_from
 from .records import ChromaRecords, DocRecord, Records, SqliteRecords
+from .search_index import SearchIndex, build_from
 from .settings import IndexSettings
 
 __all__ = [
@@ -53,7 +54,7 @@ _PAGE = 5000  # ids per Chroma get/delete call, below its maximum batch size
 _MODEL_KEY = "embedding_model"  # collection metadata
 _DIMENSION_KEY = "embedding_dimension"
 # Records meta: a new random value is written before the collection is first changed and again
-# after the last change, so derived data stamped with an older value (the keyword index) is
+# after the last change, so derived data stamped with an older value (the search index) is
 # known to be stale, even when a crash came between the change and its rebuild.
 _CHANGED_KEY = "changed"
 _NEVER_CHANGED = "initial"  # the stamp of an index older than the stamp itself
@@ -84,8 +85,8 @@ class Index:
         self.model_id = token_facts(embeddings).model_id
         self.records: Records
         self._changing = False  # this object has changed the collection
-        self._keyword: KeywordIndex | None = None
-        self._keyword_lock = threading.Lock()
+        self._search_index: SearchIndex | None = None
+        self._search_lock = threading.Lock()
         if self.url is None:
             if not (self.dir / RECORDS_FILE).exists():
                 if not create:
@@ -194,8 +195,8 @@ class Index:
             return set(self.collection.get(where={"source": source}, include=[])["ids"])
 
     @property
-    def keyword_dir(self) -> Path:
-        return self.dir / f"keyword-{self.settings.collection}"
+    def search_dir(self) -> Path:
+        return self.dir / f"search-{self.settings.collection}"
 
     def stamp(self) -> str:
         """The collection's change stamp: it moves on with every change."""
@@ -209,30 +210,26 @@ class Index:
                 self.records.set_meta(_CHANGED_KEY, uuid.uuid4().hex)
             self._changing = True
 
-    def keyword(self) -> KeywordIndex:
-        """The keyword index of the collection as it is now: loaded, or rebuilt when stale."""
+    def search_index(self) -> SearchIndex:
+        """The search index of the collection as it is now: loaded, or rebuilt when stale."""
         stamp = self.stamp()
-        with self._keyword_lock:
-            current = self._keyword
+        with self._search_lock:
+            current = self._search_index
             if current is None or current.stamp != stamp:
-                current = KeywordIndex.load(self.keyword_dir)
+                current = SearchIndex.load(self.search_dir)
                 if current is None or current.stamp != stamp:
-                    current = build_from(stamp, self._pages(["documents", "metadatas"]))
+                    current = build_from(
+                        stamp, self._pages(["documents", "metadatas", "embeddings"])
+                    )
                     # A read-only index folder: keep it in memory only.
                     with contextlib.suppress(OSError):
-                        current.save(self.keyword_dir)
-                self._keyword = current
+                        current.save(self.search_dir)
+                        # Where earlier versions kept BM25 alone, without the vectors.
+                        shutil.rmtree(
+                            self.dir / f"keyword-{self.settings.collection}", ignore_errors=True
+                        )
+                self._search_index = current
             return current
-
-    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
-        """The stored vectors of these chunks."""
-        if not ids:
-            return {}
-        with self.guard():
-            got = self.collection.get(ids=list(ids), include=["embeddings"])
-        return dict(
-            zip(got["ids"], got["embeddings"] if got["embeddings"] is not None else [], strict=True)
-        )
 
     def chunks(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """The stored text (header + body) and metadata of these chunks."""
@@ -312,21 +309,28 @@ class Index:
     def stored_sources(self) -> dict[str, int]:
         """Chunks per source in Chroma, recorded or not (unrecorded: orphans of a crash)."""
         sources: dict[str, int] = {}
-        for _, _, metadatas in self._pages(["metadatas"]):
+        for _, _, metadatas, _ in self._pages(["metadatas"]):
             for m in metadatas:
                 if m and "source" in m:
                     sources[str(m["source"])] = sources.get(str(m["source"]), 0) + 1
         return sources
 
-    def _pages(self, include: list[str]) -> Iterator[tuple[list[str], list[str], list[Any]]]:
-        """Every chunk, a page at a time: (ids, documents, metadatas) as far as included."""
+    def _pages(self, include: list[str]) -> Iterator[tuple[list[str], list[str], list[Any], Any]]:
+        """Every chunk, a page at a time: (ids, documents, metadatas, embeddings) as far as
+        included."""
         offset = 0
         while True:
             with self.guard():
                 page = self.collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
             if not page["ids"]:
                 return
-            yield page["ids"], page["documents"] or [], page["metadatas"] or []
+            vectors = page["embeddings"]
+            yield (
+                page["ids"],
+                page["documents"] or [],
+                page["metadatas"] or [],
+                [] if vectors is None else vectors,  # an array of rows
+            )
             offset += len(page["ids"])
 
     def reset(self) -> None:
@@ -339,14 +343,14 @@ class Index:
         self._changes()
 
     def close(self, *, refresh: bool = True) -> None:
-        """Stamp the end of this object's changes and bring the keyword index up to date
+        """Stamp the end of this object's changes and bring the search index up to date
         (unless ``refresh`` is false, e.g. after a failure: the next user rebuilds it)."""
         try:
             if self._changing:
                 self._changing = False
                 if refresh:
                     self._changes()
-                    self.keyword()
+                    self.search_index()
                 else:
                     with contextlib.suppress(Exception):  # the failure itself is what counts
                         self._changes()

@@ -1,4 +1,4 @@
-"""Finding the passages for a question: dense (Chroma) and keyword (BM25) search, fused.
+"""Finding the passages for a question: dense and keyword (BM25) search, fused.
 
 Each chunk's score blends its cosine similarity to the question with its keyword match
 (BM25 over words and over word pairs, scaled to the best match). When the question names
@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -25,8 +24,8 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from ingest.keyword import KeywordIndex
-from ingest.store import Index
+from ingest.search_index import SearchIndex
+from ingest.store import Index, IndexMismatchError
 
 from .query import Part, parts
 from .types import Passage
@@ -49,25 +48,14 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.sources or self.date_from or self.date_to)
 
-    def where(self) -> dict[str, Any] | None:
-        """The same restriction as a Chroma metadata filter."""
-        clauses: list[dict[str, Any]] = []
+    def mask(self, si: SearchIndex) -> np.ndarray:
+        keep = np.ones(len(si), dtype=bool)
         if self.sources:
-            clauses.append({"source": {"$in": list(self.sources)}})
+            keep &= si.source_mask(self.sources)
         if self.date_from:
-            clauses.append({"published_day": {"$gte": _day_number(self.date_from)}})
+            keep &= si.days >= _day_number(self.date_from)
         if self.date_to:
-            clauses.append({"published_day": {"$lte": _day_number(self.date_to)}})
-        return _all_of(clauses)
-
-    def mask(self, kw: KeywordIndex) -> np.ndarray:
-        keep = np.ones(len(kw), dtype=bool)
-        if self.sources:
-            keep &= np.isin(kw.sources, list(self.sources))
-        if self.date_from:
-            keep &= kw.days >= _day_number(self.date_from)
-        if self.date_to:
-            keep &= (kw.days <= _day_number(self.date_to)) & (kw.days > 0)
+            keep &= (si.days <= _day_number(self.date_to)) & (si.days > 0)
         return keep
 
 
@@ -79,12 +67,6 @@ def _near_days(day: int) -> tuple[int, int]:
     d = dt.date(day // 10000, day // 100 % 100, day % 100)
     slack = dt.timedelta(days=_DAY_SLACK)
     return _day_number(d - slack), _day_number(d + slack)
-
-
-def _all_of(clauses: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 @dataclass(frozen=True)
@@ -108,17 +90,24 @@ class HybridSearch:
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> list[Passage]:
         filters = filters or Filters()
-        kw = self.index.keyword()
-        if not len(kw) or k <= 0:
+        si = self.index.search_index()
+        if not len(si) or k <= 0:
             return []
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        words, pairs_ = kw.scores(query)
+        if len(vector) != si.vectors.shape[1]:
+            self.index.check_dimension(len(vector))  # names the model the index was built with
+            raise IndexMismatchError(
+                f"{self.index.where} holds {si.vectors.shape[1]}-dimensional vectors, but the "
+                f"embedding model makes {len(vector)}-dimensional ones"
+            )
+        dense = si.similarities(vector)
+        words, pairs_ = si.scores(query)
         keyword = (1 - PAIR_WEIGHT) * words + PAIR_WEIGHT * pairs_
-        base = filters.mask(kw)
-        overall = self._ranked(query, vector, keyword, base, filters.where(), kw)
+        base = filters.mask(si)
+        overall = self._ranked(query, dense, keyword, base, si)
         lists = [
-            self._part(part, query, vector, keyword, base, filters, kw)
-            for part in parts(query, kw.publisher_names())
+            self._part(part, query, dense, keyword, base, si)
+            for part in parts(query, si.publisher_names())
         ]
         chosen = _take_turns([lst for lst in lists if lst], overall, k)
         return self._passages(chosen)
@@ -127,62 +116,47 @@ class HybridSearch:
         self,
         part: Part,
         query: str,
-        vector: np.ndarray,
+        dense: np.ndarray,
         keyword: np.ndarray,
         base: np.ndarray,
-        filters: Filters,
-        kw: KeywordIndex,
+        si: SearchIndex,
     ) -> list[_Ranked]:
         """The search within one named publisher's documents (on the named day, if any): the
         words around the mention count as much as the whole question."""
-        mask = base & (kw.publishers == part.publisher)
-        clauses: list[dict[str, Any]] = [{"publisher": part.publisher}]
+        mask = base & si.publisher_mask(part.publisher)
         if part.day is not None:
             low, high = _near_days(part.day)
-            on_day = mask & (kw.days >= low) & (kw.days <= high)
+            on_day = mask & (si.days >= low) & (si.days <= high)
             if on_day.any():  # a date the index does not have is ignored, not obeyed
                 mask = on_day
-                clauses += [{"published_day": {"$gte": low}}, {"published_day": {"$lte": high}}]
         if not mask.any():
             return []
-        outer = filters.where()
-        where = _all_of([*clauses, outer] if outer else clauses)
-        local_words, local_pairs = kw.scores(part.text)
+        local_words, local_pairs = si.scores(part.text)
         local = (1 - PAIR_WEIGHT) * local_words + PAIR_WEIGHT * local_pairs
-        return self._ranked(
-            query, vector, _scaled(local, mask) + _scaled(keyword, mask), mask, where, kw
-        )
+        return self._ranked(query, dense, _scaled(local, mask) + _scaled(keyword, mask), mask, si)
 
     def _ranked(
         self,
         query: str,
-        vector: np.ndarray,
+        dense: np.ndarray,
         keyword: np.ndarray,
         mask: np.ndarray,
-        where: dict[str, Any] | None,
-        kw: KeywordIndex,
+        si: SearchIndex,
     ) -> list[_Ranked]:
-        """Candidates of both kinds within ``mask``/``where``, best first by fused score."""
+        """The best ``POOL`` chunks of each kind within ``mask``, best first by fused score."""
         keyword = _scaled(keyword, mask)
-        top = np.argsort(-keyword)[:POOL]
-        similarity: dict[str, float | None] = {kw.ids[i]: None for i in top if keyword[i] > 0}
-        dense = self.index.vectorstore.similarity_search_by_vector_with_relevance_scores(
-            vector.tolist(), k=POOL, filter=where
+        by_words = _best(keyword, POOL)
+        by_meaning = _best(np.where(mask, dense, -np.inf), POOL)
+        # Keyword candidates first, so that equal scores keep the order they always had.
+        candidates = np.array(
+            list(dict.fromkeys([*by_words[keyword[by_words] > 0], *by_meaning])), dtype=np.int64
         )
-        similarity |= {str(doc.id): 1.0 - distance for doc, distance in dense}
-        missing = [i for i, s in similarity.items() if s is None]
-        if missing:
-            for i, v in self.index.vectors(missing).items():
-                similarity[i] = float(np.dot(vector, np.asarray(v, dtype=np.float32)))
-        position = kw.position
-        ranked = sorted(
-            (
-                _Ranked(i, DENSE_WEIGHT * s + (1 - DENSE_WEIGHT) * float(keyword[position[i]]), s)
-                for i, s in similarity.items()
-                if s is not None and i in position  # a chunk added since the keyword index
-            ),
-            key=lambda r: -r.score,
-        )
+        fused = DENSE_WEIGHT * dense[candidates] + (1 - DENSE_WEIGHT) * keyword[candidates]
+        order = np.argsort(-fused, kind="stable")
+        ranked = [
+            _Ranked(si.ids[c], float(fused[o]), float(dense[c]))
+            for o, c in zip(order, candidates[order], strict=True)
+        ]
         return self._reranked(query, ranked) if self.reranker else ranked
 
     def _reranked(self, query: str, ranked: list[_Ranked]) -> list[_Ranked]:
@@ -200,6 +174,13 @@ class HybridSearch:
             for r in chosen
             if r.id in stored
         ]
+
+
+def _best(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` highest finite scores, best first."""
+    top = np.argpartition(-scores, n - 1)[:n] if len(scores) > n else np.arange(len(scores))
+    top = top[np.isfinite(scores[top])]
+    return top[np.argsort(-scores[top], kind="stable")]
 
 
 def _scaled(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:

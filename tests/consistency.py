@@ -1,4 +1,4 @@
-"""A check shared by the tests: the keyword index on disk matches the Chroma collection."""
+"""A check shared by the tests: the search index on disk matches the Chroma collection."""
 
 from __future__ import annotations
 
@@ -6,20 +6,24 @@ import sqlite3
 from pathlib import Path
 
 import chromadb
+import numpy as np
 
-from ingest.keyword import KeywordIndex
+from ingest.search_index import SearchIndex
 
 
-def assert_keyword_matches_chroma(index: Path, collection: str = "documents") -> None:
-    """Same chunks, same texts' sources, and stamped with the collection's latest change."""
+def assert_search_index_matches_chroma(index: Path, collection: str = "documents") -> None:
+    """Same chunks, same sources and vectors, and stamped with the collection's latest change."""
     chunks = chromadb.PersistentClient(str(index / "chroma")).get_collection(collection)
-    got = chunks.get(include=["metadatas"])
-    keyword = KeywordIndex.load(index / f"keyword-{collection}")
-    assert keyword is not None, "no keyword index beside the collection"
+    got = chunks.get(include=["metadatas", "embeddings"])
+    search = SearchIndex.load(index / f"search-{collection}")
+    assert search is not None, "no search index beside the collection"
     db = sqlite3.connect(index / "records.sqlite")
     (stamp,) = db.execute("SELECT value FROM meta WHERE key = 'changed'").fetchone()
     db.close()
-    assert keyword.stamp == stamp, "the keyword index was built before the last change"
-    assert sorted(keyword.ids) == sorted(got["ids"])
+    assert search.stamp == stamp, "the search index was built before the last change"
+    assert sorted(search.ids) == sorted(got["ids"])
     sources = dict(zip(got["ids"], (m["source"] for m in got["metadatas"]), strict=True))
-    assert {i: keyword.sources[n] for i, n in keyword.position.items()} == sources
+    assert {i: search.sources[n] for i, n in search.position.items()} == sources
+    for i, vector in zip(got["ids"], got["embeddings"], strict=True):
+        unit = np.asarray(vector) / np.linalg.norm(vector)
+        np.testing.assert_allclose(search.vectors[search.position[i]], unit, atol=1e-6)

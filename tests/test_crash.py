@@ -22,7 +22,7 @@ from ingest.lock import writer_lock
 from ingest.settings import IndexSettings
 
 from .conftest import ROOT, SEED_FILE
-from .consistency import assert_keyword_matches_chroma
+from .consistency import assert_search_index_matches_chroma
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +111,7 @@ def snapshot(index: Path) -> dict[str, Any]:
 
 
 def assert_same_index(index: Path, clean: Path) -> None:
-    assert_keyword_matches_chroma(index)
+    assert_search_index_matches_chroma(index)
     got, want = snapshot(index), snapshot(clean)
     assert got["records"] == want["records"]
     assert sorted(got["chunks"]) == sorted(want["chunks"]), "different chunk ids"
@@ -132,12 +132,16 @@ def _recorded(index: Path) -> int:
 
 
 def test_sigkill_at_any_point_then_rerun_equals_a_clean_run(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+    """Chunks are embedded in windows of 16 batches (32 chunks here), and documents finish
+    at the end of a window: the first kill comes in the second window, after the first
+    window's documents were recorded; the third window's documents are never touched."""
     folder, index, clean = tmp_path / "docs", tmp_path / "idx", tmp_path / "clean"
-    _write_corpus(folder)
+    _write_corpus(folder, copies=20)  # 80 chunks
     # Killed twice, at different points, before a run is let finish.
-    assert _ingest_and_kill(folder, index, after_chunks=6)
+    assert _ingest_and_kill(folder, index, after_chunks=40)
+    assert 0 < _recorded(index) < 20
     assert _ingest_and_kill(folder, index, after_chunks=2)
-    assert _recorded(index) < 6, "the kills came too late to test anything"
+    assert _recorded(index) < 20, "the kills came too late to test anything"
     settings = IndexSettings(index_dir=index, embedding_batch_size=2)
     rerun = ingest.ingest([folder], settings=settings, embeddings=embeddings)
     assert rerun.ok and rerun.unchanged and rerun.added

@@ -139,23 +139,32 @@ def test_broken_files_are_reported_and_the_rest_ingested(tmp_path: Path) -> None
 
 
 def test_interrupted_ingestion_is_completed_by_the_next_run(tmp_path: Path) -> None:
+    """Chunks are embedded sorted by length within windows of batches (_even_batches), so
+    documents finish at the end of a window: a crash in the second window keeps the documents
+    of the first, and the next run embeds only the chunks that were not stored."""
+    from ingest.pipeline import _SORT_WINDOW_BATCHES
+
     folder = tmp_path / "docs"
     folder.mkdir()
-    for i in range(4):
+    for i in range(8):
         shutil.copy(SEED_FILE, folder / f"copy{i}.txt")
-    settings = IndexSettings(index_dir=tmp_path / "idx", embedding_batch_size=3)
+    settings = IndexSettings(index_dir=tmp_path / "idx", embedding_batch_size=1)
+    window = _SORT_WINDOW_BATCHES  # chunks, at one a batch
+    stored = window + 1  # the first window and one chunk of the second
     with pytest.raises(RuntimeError, match="simulated crash"):
-        ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings(fail_after=7))
+        ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings(fail_after=stored))
     report = ingest.ingest([folder], settings=settings, embeddings=CountingEmbeddings())
     # Documents finished before the crash are kept; the rest are done now.
     assert report.unchanged and report.added + report.updated
     assert sorted(report.unchanged + report.added + report.updated) == [
-        f"copy{i}.txt" for i in range(4)
+        f"copy{i}.txt" for i in range(8)
     ]
     clean = tmp_path / "clean"
-    ingest.ingest(
+    first = ingest.ingest(
         [folder], settings=IndexSettings(index_dir=clean), embeddings=CountingEmbeddings()
     )
+    assert first.chunks_embedded > stored, "the crash must come in the second window"
+    assert report.chunks_embedded == first.chunks_embedded - stored, "stored chunks redone"
     assert set(_stored(tmp_path / "idx")) == set(_stored(clean)), (
         "duplicates or orphans after the crash"
     )
@@ -219,3 +228,38 @@ def test_a_question_is_encoded_on_query_threads_and_the_count_restored() -> None
     with pytest.raises(RuntimeError, match="boom"):
         failing()
     assert inside == [before + 1] and torch.get_num_threads() == before
+
+
+def test_chunks_are_embedded_in_batches_of_like_length_and_every_document_recorded(
+    tmp_path: Path,
+) -> None:
+    """The model pads a batch to its longest text, so chunks go to it sorted by length within
+    windows of a few batches (not in document order); each chunk is embedded once, and every
+    document is still recorded with its exact chunks."""
+    from ingest.pipeline import _SORT_WINDOW_BATCHES
+
+    batches: list[list[str]] = []
+
+    class Recording(DeterministicFakeEmbedding):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            batches.append(list(texts))
+            return super().embed_documents(texts)
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(12):  # documents of 1 to 12 sentences of rising length: ragged chunks
+        sentences = [f"Sentence {i} of file {n} says {'more ' * (i + n)}." for i in range(n + 1)]
+        (folder / f"doc{n:02d}.txt").write_text(" ".join(sentences), encoding="utf-8")
+    settings = IndexSettings(index_dir=tmp_path / "idx", embedding_batch_size=2, chunk_tokens=64)
+    report = ingest.ingest([folder], settings=settings, embeddings=Recording(size=16))
+
+    embedded = [t for batch in batches for t in batch]
+    window = 2 * _SORT_WINDOW_BATCHES
+    assert len(embedded) == report.chunks_embedded > window, "the test needs several windows"
+    assert sorted(embedded) == sorted(c["text"] for c in _stored(tmp_path / "idx").values())
+    for start in range(0, len(embedded), window):
+        lengths = [len(t) for t in embedded[start : start + window]]
+        assert lengths == sorted(lengths)
+    assert embedded != sorted(embedded, key=len), "one window only: nothing was tested"
+    assert len(report.added) == 12 and report.ok
+    _assert_exact(tmp_path / "idx", folder)

@@ -20,7 +20,7 @@ from ingest.settings import IndexSettings
 from ingest.store import Index
 
 from .conftest import ROOT
-from .consistency import assert_keyword_matches_chroma
+from .consistency import assert_search_index_matches_chroma
 
 
 def _article(i: int, source: str, body: str) -> dict[str, str]:
@@ -132,12 +132,12 @@ def test_one_command_runs_every_group_in_its_own_process(data: Path, tmp_path: P
     assert r["startup"]["runs"] == 1 and r["startup"]["peak_rss_mb"] > 0
 
     first, grown = r["scale"]["points"]
-    assert first["chunks"] == stored and first["keyword_rebuild_s"] is None
-    assert grown["chunks"] == 12 and grown["keyword_rebuild_s"] > 0
+    assert first["chunks"] == stored and first["index_rebuild_s"] is None
+    assert grown["chunks"] == 12 and grown["index_rebuild_s"] > 0
     assert grown["index_mb"] > first["index_mb"] and r["scale"]["questions"] == 2
     assert all(0 < p["retrieve"]["p50_ms"] <= p["retrieve"]["p95_ms"] for p in (first, grown))
     grown_dir = work / f"{g.SCALED}-12"
-    assert_keyword_matches_chroma(grown_dir)  # the keyword index grew with it
+    assert_search_index_matches_chroma(grown_dir)  # the search index grew with it
     with Index(IndexSettings(index_dir=grown_dir), g._embeddings(warm=False)) as index:
         got = index.collection.get(include=["metadatas", "documents"])
     sources = [m["source"] for m in got["metadatas"]]

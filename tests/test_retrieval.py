@@ -192,3 +192,22 @@ def test_seed_retrieval_still_finds_the_china_share(seed_assistant: Assistant) -
         "What share of global rare earth processing does China control?", k=1
     )[0]
     assert "70 percent" in top.text and top.source == SEED_FILE.name
+
+
+def test_dense_scores_within_a_filter_are_exact(news: Assistant) -> None:
+    """Dense scores are the exact cosine of the question and each stored chunk, computed for
+    every chunk inside the filter: the chunk closest in meaning among the allowed ones is
+    always a candidate, however far it ranks overall."""
+    import numpy as np
+
+    question = "When will the buses return to their old schedule?"
+    allowed = ("hh-1.md", "ss-1.md")  # neither is about buses: they rank low overall
+    passages = news.retrieve(question, k=2, filters=Filters(sources=allowed))
+    stored = news.index.chunks([p.id for p in passages])
+    q = np.array(news.embeddings.embed_query(question))
+    cosines = {}
+    for p in passages:
+        v = np.array(news.embeddings.embed_documents([stored[p.id][0]])[0])
+        cosines[p.source] = float(q @ v / np.linalg.norm(q) / np.linalg.norm(v))
+        assert p.similarity == pytest.approx(cosines[p.source], abs=1e-5)
+    assert set(cosines) == set(allowed)

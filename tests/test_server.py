@@ -103,9 +103,9 @@ def test_ingest_answer_list_and_delete_through_a_chroma_server(
     settings = Settings(chroma_url=chroma_server.url, index_dir=local)
     report = ingest.ingest([SEEDS], settings=settings, embeddings=embeddings)
     assert report.added == [SEED_FILE.name] and report.ok
-    # Chunks and records live on the server: locally only the writer lock, and the keyword
+    # Chunks and records live on the server: locally only the writer lock, and the search
     # index as a cache (stamped with the server's change stamp, rebuilt when it moves on).
-    assert sorted(p.name for p in local.iterdir()) == ["ingest.lock", "keyword-documents"]
+    assert sorted(p.name for p in local.iterdir()) == ["ingest.lock", "search-documents"]
 
     assistant = Assistant(settings, embeddings=embeddings)
     answer = assistant.ask(QUESTION)

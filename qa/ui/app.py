@@ -197,7 +197,7 @@ def serve(settings: Settings) -> int:
     """``python -m qa chat``: the page and its API until interrupted."""
     check_exposure(settings.host, credentials(settings.auth))  # before the model loads
     assistant = Assistant(settings)
-    # The embedding model and keyword index load now, not while the first user waits.
+    # The embedding model and search index load now, not while the first user waits.
     with contextlib.suppress(IndexNotFoundError, IndexMismatchError):
         assistant.retrieve("warm up", k=1)
     launch(build(assistant), settings)

@@ -1,19 +1,20 @@
-"""The keyword index stays consistent with Chroma through every kind of change."""
+"""The search index (BM25 and vectors) stays consistent with Chroma through every change."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ingest
-from ingest.keyword import KeywordIndex
+from ingest.search_index import SearchIndex
 from ingest.settings import IndexSettings
 from qa import Assistant, Settings
 
 from .conftest import SEED_FILE
-from .consistency import assert_keyword_matches_chroma
+from .consistency import assert_search_index_matches_chroma
 
 
 def _docs(folder: Path) -> None:
@@ -34,32 +35,32 @@ def test_consistent_after_ingest_update_prune_and_delete(tmp_path: Path, embeddi
     settings = IndexSettings(index_dir=index)
     _docs(folder)
     ingest.ingest([folder], settings=settings, embeddings=embeddings)
-    assert_keyword_matches_chroma(index)
+    assert_search_index_matches_chroma(index)
 
     (folder / "tide.txt").write_text(
         "Tide tables\nLow tide in Venice came at dawn. Boats waited.\n"
     )
     assert ingest.ingest([folder], settings=settings, embeddings=embeddings).updated == ["tide.txt"]
-    assert_keyword_matches_chroma(index)
+    assert_search_index_matches_chroma(index)
 
     (folder / "volcano.md").unlink()
     report = ingest.ingest([folder], settings=settings, embeddings=embeddings, prune=True)
     assert report.deleted == ["volcano.md"]
-    assert_keyword_matches_chroma(index)
+    assert_search_index_matches_chroma(index)
 
     assert ingest.delete_documents(["tide.txt"], settings, embeddings)[0] == {"tide.txt": 1}
-    assert_keyword_matches_chroma(index)
-    assert set(KeywordIndex.load(index / "keyword-documents").sources) == {"seed.txt"}  # type: ignore[union-attr]
+    assert_search_index_matches_chroma(index)
+    assert set(SearchIndex.load(index / "search-documents").sources) == {"seed.txt"}  # type: ignore[union-attr]
 
 
-def test_unchanged_rerun_keeps_the_keyword_index_as_it_is(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+def test_unchanged_rerun_keeps_the_search_index_as_it_is(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
     folder, index = tmp_path / "docs", tmp_path / "idx"
     _docs(folder)
     settings = IndexSettings(index_dir=index)
     ingest.ingest([folder], settings=settings, embeddings=embeddings)
-    before = (index / "keyword-documents" / "fields.json").stat().st_mtime_ns
+    before = (index / "search-documents" / "fields.json").stat().st_mtime_ns
     assert ingest.ingest([folder], settings=settings, embeddings=embeddings).chunks_embedded == 0
-    assert (index / "keyword-documents" / "fields.json").stat().st_mtime_ns == before
+    assert (index / "search-documents" / "fields.json").stat().st_mtime_ns == before
 
 
 def test_a_failed_ingestion_leaves_a_stale_index_that_the_next_search_rebuilds(
@@ -85,21 +86,23 @@ def test_a_failed_ingestion_leaves_a_stale_index_that_the_next_search_rebuilds(
     with pytest.raises(RuntimeError, match="simulated crash"):
         ingest.ingest([folder], settings=settings, embeddings=Crashing())
     with pytest.raises(AssertionError, match="built before the last change"):
-        assert_keyword_matches_chroma(index)
+        assert_search_index_matches_chroma(index)
     # A reader notices and rebuilds: the chunk stored before the crash is found by its words.
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("snow on the Alps, passes closed", k=1)[0].source == "later.txt"
-    assert_keyword_matches_chroma(index)
+    assert_search_index_matches_chroma(index)
 
 
-def test_a_missing_keyword_folder_is_rebuilt_on_first_search(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_search_index_folder_is_rebuilt_on_first_search(
+    tmp_path: Path, embeddings
+) -> None:  # type: ignore[no-untyped-def]
     folder, index = tmp_path / "docs", tmp_path / "idx"
     _docs(folder)
     ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
-    shutil.rmtree(index / "keyword-documents")
+    shutil.rmtree(index / "search-documents")
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
-    assert_keyword_matches_chroma(index)
+    assert_search_index_matches_chroma(index)
 
 
 def test_chunks_stored_with_their_own_vectors_are_found_by_both_searches(
@@ -107,7 +110,7 @@ def test_chunks_stored_with_their_own_vectors_are_found_by_both_searches(
     embeddings,  # type: ignore[no-untyped-def]
 ) -> None:
     """Index.put stores vectors computed elsewhere (no embedding); the collection's stamp
-    moves on, so the keyword index takes the new chunks in, and the dense side uses the
+    moves on, so the search index takes the new chunks in, and the dense side uses the
     vectors as given."""
     from ingest.store import Index, StoredChunk
 
@@ -120,11 +123,12 @@ def test_chunks_stored_with_their_own_vectors_are_found_by_both_searches(
     chunk = StoredChunk("glacier-1", text, {"source": "glacier.txt", "start": 0, "end": 40})
     with Index(settings, embeddings, create=False) as index, pytest.raises(ValueError, match="2"):
         index.put([chunk], [vector, vector])
-    assert_keyword_matches_chroma(index_dir)
+    assert_search_index_matches_chroma(index_dir)
     with Index(settings, embeddings, create=False) as index:
         index.put([chunk], [vector])
-        assert index.vectors(["glacier-1"])["glacier-1"] == pytest.approx(vector)
-    assert_keyword_matches_chroma(index_dir)
+        stored = index.collection.get(ids=["glacier-1"], include=["embeddings"])
+        assert list(stored["embeddings"][0]) == pytest.approx(vector)
+    assert_search_index_matches_chroma(index_dir)
     passages = Assistant(Settings(index_dir=index_dir), embeddings=embeddings).retrieve(
         "glacier fjord", k=1
     )
@@ -132,3 +136,44 @@ def test_chunks_stored_with_their_own_vectors_are_found_by_both_searches(
     assert passages[0].similarity == pytest.approx(
         float(sum(a * b for a, b in zip(vector, embeddings.embed_query("glacier fjord"))))  # noqa: B905
     )
+
+
+def test_an_index_from_before_the_vectors_is_rebuilt_and_the_old_folder_removed(
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    """Earlier versions kept BM25 alone in keyword-<collection>/: such an index is rebuilt
+    with the vectors on first search, and the old folder goes."""
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    _docs(folder)
+    ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
+    old = index / "keyword-documents"
+    (index / "search-documents").rename(old)
+    (old / "vectors.npy").unlink()
+    assert SearchIndex.load(old) is None  # no vectors: not an index of this version
+    assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
+    assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
+    assert not old.exists()
+    assert_search_index_matches_chroma(index)
+
+
+def test_similarities_are_cosines_and_masks_pick_their_chunks() -> None:
+    """Vectors of any length are stored as unit rows, so a dot product is the cosine; the
+    publisher and source masks compare codes, and a name the index lacks matches nothing."""
+    index = SearchIndex.build(
+        "stamp",
+        ["a", "b", "c"],
+        ["apples and pears", "boats in the harbour", "apples on boats"],
+        [
+            {"source": "x.txt", "publisher": "Daily"},
+            {"source": "y.txt", "publisher": "Weekly"},
+            {"source": "x.txt"},
+        ],
+        [[3.0, 4.0], [0.0, 2.0], [0.0, 0.0]],
+    )
+    np.testing.assert_allclose(index.similarities(np.array([10.0, 0.0])), [0.6, 0.0, 0.0])
+    np.testing.assert_allclose(index.similarities(np.array([0.0, 0.5])), [0.8, 1.0, 0.0])
+    assert index.publisher_names() == ["Daily", "Weekly"]
+    assert index.publisher_mask("Weekly").tolist() == [False, True, False]
+    assert index.publisher_mask("Monthly").tolist() == [False, False, False]
+    assert index.source_mask(["x.txt", "z.txt"]).tolist() == [True, False, True]
