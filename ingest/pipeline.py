@@ -246,9 +246,12 @@ def _even_batches(
     """The chunks sorted by length within windows of a few batches.
 
     The model pads a batch to its longest text, and a document's last chunk is often short:
-    in document order that padding cost 8% of the encoding time (100 MultiHop-RAG articles,
-    bench/perf.py). Sorting within a window, not across the whole run, keeps documents
-    finishing (and recorded) every window, so an interrupted run has little to redo.
+    in document order, 9% of the tokens it saw were padding (100 MultiHop-RAG articles,
+    batches of 64; 2% sorted in windows of 16 batches). A document is recorded once its last
+    chunk is stored, at the latest at the end of its window; sorting within windows rather
+    than across the whole run bounds how many documents an interruption leaves unrecorded
+    (their stored chunks are not embedded again, but until the next run they are searchable
+    without a record, old and new chunks of an updated file side by side).
     """
     window = batch_size * _SORT_WINDOW_BATCHES
     return [

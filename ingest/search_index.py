@@ -77,15 +77,16 @@ class _Codes:
     """A column of strings as numbers. Every search masks by publisher: comparing 100k
     strings took 10 ms a question, comparing their numbers 0.05 ms."""
 
-    names: tuple[str, ...]  # sorted
-    number: dict[str, int]  # name -> its index in names
-    codes: np.ndarray  # position -> index in names
+    number: dict[str, int]  # name -> its code, in order of first appearance
+    codes: np.ndarray  # position -> code
 
     @classmethod
     def of(cls, column: np.ndarray) -> _Codes:
-        names, codes = np.unique(column.astype(str), return_inverse=True)
-        listed = tuple(str(n) for n in names)
-        return cls(listed, {n: i for i, n in enumerate(listed)}, codes)
+        number: dict[str, int] = {}
+        codes = np.fromiter(
+            (number.setdefault(str(v), len(number)) for v in column), np.int32, len(column)
+        )
+        return cls(number, codes)
 
     def mask(self, wanted: Iterable[str]) -> np.ndarray:
         return np.isin(self.codes, [self.number[w] for w in wanted if w in self.number])
@@ -151,7 +152,7 @@ class SearchIndex:
         return self.vectors @ (vector / norm if norm > 0 else vector)
 
     def publisher_names(self) -> list[str]:
-        return [name for name in self._publisher_codes.names if name]
+        return sorted(name for name in self._publisher_codes.number if name)
 
     def publisher_mask(self, name: str) -> np.ndarray:
         """Which chunks this publisher published."""
@@ -200,7 +201,7 @@ class SearchIndex:
         """The saved index, or None when there is none (or only part of one)."""
         try:
             fields = json.loads((folder / _FIELDS_FILE).read_text(encoding="utf-8"))
-            return cls(
+            index = cls(
                 stamp=fields["stamp"],
                 ids=fields["ids"],
                 words=_load_model(folder / "words"),
@@ -210,8 +211,13 @@ class SearchIndex:
                 days=np.array(fields["days"], dtype=np.int64),
                 vectors=np.load(folder / _VECTORS_FILE, allow_pickle=False),
             )
-        except (OSError, ValueError, KeyError):
+        except (OSError, EOFError, ValueError, KeyError):  # EOFError: a truncated .npy
             return None
+        rows = len(index.ids)
+        columns = (index.sources, index.publishers, index.days, index.vectors)
+        if index.vectors.ndim != 2 or any(len(c) != rows for c in columns):
+            return None  # parts of different builds: rebuild
+        return index
 
 
 def _load_model(folder: Path) -> bm25s.BM25 | None:
@@ -220,11 +226,12 @@ def _load_model(folder: Path) -> bm25s.BM25 | None:
 
 def unit_rows(vectors: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """The vectors as float32 rows of unit length (a zero row stays zero)."""
-    rows = np.asarray(vectors, dtype=np.float32)
+    rows = np.array(vectors, dtype=np.float32)  # a copy of our own, normalized in place
     if rows.ndim != 2:
         return np.zeros((len(rows), 0), dtype=np.float32)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0)
+    rows /= np.where(norms > 0, norms, 1.0)
+    return rows
 
 
 Page = tuple[list[str], list[str], list[dict[str, Any]], Sequence[Sequence[float]]]
@@ -237,6 +244,10 @@ def build_from(stamp: str, pages: Iterable[Page]) -> SearchIndex:
     metas: list[dict[str, Any]] = []
     vectors: list[np.ndarray] = []
     for page_ids, page_texts, page_metas, page_vectors in pages:
+        if len(page_vectors) != len(page_ids):
+            raise ValueError(
+                f"Chroma returned {len(page_vectors)} vectors for {len(page_ids)} chunks"
+            )
         ids += page_ids
         texts += page_texts
         metas += page_metas

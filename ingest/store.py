@@ -225,9 +225,9 @@ class Index:
                     with contextlib.suppress(OSError):
                         current.save(self.search_dir)
                         # Where earlier versions kept BM25 alone, without the vectors.
-                        shutil.rmtree(
-                            self.dir / f"keyword-{self.settings.collection}", ignore_errors=True
-                        )
+                        legacy = self.dir / f"keyword-{self.settings.collection}"
+                        for folder in (legacy, legacy.with_name(legacy.name + ".old")):
+                            shutil.rmtree(folder, ignore_errors=True)
                 self._search_index = current
             return current
 

@@ -147,7 +147,7 @@ class HybridSearch:
         keyword = _scaled(keyword, mask)
         by_words = _best(keyword, POOL)
         by_meaning = _best(np.where(mask, dense, -np.inf), POOL)
-        # Keyword candidates first, so that equal scores keep the order they always had.
+        # Keyword candidates first: a tie in the fused score goes to the better keyword match.
         candidates = np.array(
             list(dict.fromkeys([*by_words[keyword[by_words] > 0], *by_meaning])), dtype=np.int64
         )
@@ -180,7 +180,7 @@ def _best(scores: np.ndarray, n: int) -> np.ndarray:
     """Positions of the ``n`` highest finite scores, best first."""
     top = np.argpartition(-scores, n - 1)[:n] if len(scores) > n else np.arange(len(scores))
     top = top[np.isfinite(scores[top])]
-    return top[np.argsort(-scores[top], kind="stable")]
+    return top[np.lexsort((top, -scores[top]))]  # ties by position: the same order every time
 
 
 def _scaled(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -177,3 +177,25 @@ def test_similarities_are_cosines_and_masks_pick_their_chunks() -> None:
     assert index.publisher_mask("Weekly").tolist() == [False, True, False]
     assert index.publisher_mask("Monthly").tolist() == [False, False, False]
     assert index.source_mask(["x.txt", "z.txt"]).tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other rows"])
+def test_a_damaged_vectors_file_is_rebuilt_on_first_search(
+    tmp_path: Path,
+    damage: str,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    """A vectors file cut short (a power loss before it reached the disk) or of another build
+    than the fields beside it is no index: the next search rebuilds it instead of failing."""
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    _docs(folder)
+    ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
+    vectors = index / "search-documents" / "vectors.npy"
+    if damage == "truncated":
+        vectors.write_bytes(b"")
+    else:
+        np.save(vectors, np.ones((2, 384), dtype=np.float32))
+    assert SearchIndex.load(index / "search-documents") is None
+    assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
+    assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
+    assert_search_index_matches_chroma(index)
