@@ -152,7 +152,12 @@ class SearchIndex:
         return self.vectors @ (vector / norm if norm > 0 else vector)
 
     def publisher_names(self) -> list[str]:
-        return sorted(name for name in self._publisher_codes.number if name)
+        return list(self._publisher_names)
+
+    @cached_property
+    def _publisher_names(self) -> tuple[str, ...]:
+        # Asked by every search: sorted once, not per question.
+        return tuple(sorted(name for name in self._publisher_codes.number if name))
 
     def publisher_mask(self, name: str) -> np.ndarray:
         """Which chunks this publisher published."""
