@@ -38,11 +38,17 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.dev-installed
 
 # torch first, pinned: it is a local CPU build here, and an unpinned torch would pull
-# several GB of CUDA wheels through sentence-transformers.
+# several GB of CUDA wheels through sentence-transformers. llama-cpp-python compiles llama.cpp
+# for this CPU (no wheel on PyPI for it): about 15 minutes the first time, then pip's cache;
+# its multimodal library is not needed. Then the local model is assembled and verified (once).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || echo "Installing; llama-cpp-python is \
+	built from source the first time (about 15 minutes on 2 cores)..."
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install --quiet --disable-pip-version-check \
+	  -c constraints.txt -e .
+	$(PY) -m qa model
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed

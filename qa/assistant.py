@@ -1,8 +1,8 @@
-"""The assistant: one index, one embedding model, and the question -> cited answer flow."""
+"""The assistant: one index, one embedding model, one language model, and the question ->
+cited answer flow (the model's answers in ``llm_answer``, the quoted ones in ``extractive``)."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -11,29 +11,20 @@ from langchain_core.language_models import BaseChatModel
 
 from ingest.embeddings import make_embeddings
 from ingest.store import Index
-from ingest.text import terms
 
-from . import citecheck, extractive, llm
-from .claims import LiveMarkers
-from .faults import Deadline, LLMUnavailable, within_deadline
+from . import citecheck, extractive, llm_answer
+from .conversation import Message, standalone_question, turns
+from .llm import LLM, make_llm
 from .rerank import make_reranker
 from .retrieval import Filters, HybridSearch, PassageRetriever
 from .settings import ANSWER_MODES, TOP_K_MAX, Settings
-from .types import Answer, Passage
+from .types import Answer, Passage, Status
 
-Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
+__all__ = ["Assistant", "Message"]
 
 _NO_LLM_NOTICE = (
-    "QA_ANSWER_MODE=llm, but no LLM is configured (set QA_LLM_MODEL, and OPENAI_BASE_URL or "
-    "OPENAI_API_KEY); this answer is quoted from the documents."
-)
-_FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the documents."
-_FOLLOW_UP_MAX_TERMS = 6  # a longer question stands on its own
-# Openings and pronouns by which a short question leans on the conversation before it.
-_REFERRING = re.compile(
-    r"^\s*(and|but|also|so|what about|how about)\b"
-    r"|\b(it|its|they|them|their|this|that|these|those|he|she|him|her|there)\b",
-    re.IGNORECASE,
+    "QA_ANSWER_MODE=llm, but no model is available (the local model is off: QA_LOCAL_MODEL; "
+    "no endpoint is configured: QA_LLM_MODEL); this answer is quoted from the documents."
 )
 
 
@@ -47,11 +38,15 @@ class Assistant:
         embeddings: Embeddings | None = None,
         index: Index | None = None,
         chat_model: BaseChatModel | None = None,
+        llm: LLM | None = None,
     ):
         self.settings = settings or Settings.load()
         self.embeddings = embeddings or make_embeddings(self.settings)
         self._index = index
-        self._chat_model = chat_model
+        if llm is None and chat_model is not None:
+            llm = LLM(chat_model, "The LLM")
+        self._llm = llm
+        self._llm_built = llm is not None  # else built from settings on first use
         self._vectors = citecheck.SentenceVectors(self.embeddings)
         self._search: HybridSearch | None = None
         self._lock = threading.Lock()
@@ -65,12 +60,26 @@ class Assistant:
             return self._index
 
     @property
-    def chat_model(self) -> BaseChatModel | None:
-        """The model of the LLM path: the one passed in, else one from settings, else None."""
+    def llm(self) -> LLM | None:
+        """The model of the LLM path: the one passed in, else the configured endpoint's, else
+        the local one, else None. Built on first use; the local model loads when first asked."""
         with self._lock:
-            if self._chat_model is None and llm.llm_configured(self.settings):
-                self._chat_model = llm.make_chat_model(self.settings)
-            return self._chat_model
+            if not self._llm_built:
+                self._llm = make_llm(self.settings)
+                self._llm_built = True
+            return self._llm
+
+    @property
+    def chat_model(self) -> BaseChatModel | None:
+        model = self.llm
+        return model.chat_model if model is not None else None
+
+    def close(self) -> None:
+        """Stop the local model's process, if one runs; the assistant can still be used."""
+        with self._lock:
+            model = self._llm if self._llm_built else None
+        if model is not None and model.local is not None:
+            model.local.close()
 
     @property
     def searcher(self) -> HybridSearch:
@@ -106,7 +115,7 @@ class Assistant:
                 self.settings.model_copy(update=changes),
                 embeddings=self.embeddings,
                 index=self.index,
-                chat_model=self.chat_model,
+                llm=self.llm,
             )
             variant._search = self.searcher
             variant._vectors = self._vectors
@@ -145,7 +154,7 @@ class Assistant:
         filters: Filters | None = None,
     ) -> Answer:
         """Answer from the documents, citing each sentence, or refuse when they do not answer."""
-        *_, answer = self._answer(question, history, filters, streaming=False)
+        *_, answer = self.events(question, history, filters, streaming=False)
         assert isinstance(answer, Answer)
         return answer
 
@@ -160,96 +169,39 @@ class Assistant:
         The ``Answer`` is what counts: its text may differ from the streamed one (markers
         renumbered or removed by the citation check; an extractive answer after a failure).
         """
-        return self._answer(question, history, filters, streaming=True)
+        return (e for e in self.events(question, history, filters) if not isinstance(e, Status))
 
-    def _answer(
+    def events(
         self,
         question: str,
-        history: Sequence[Message] | None,
-        filters: Filters | None,
+        history: Sequence[Message] | None = None,
+        filters: Filters | None = None,
         *,
-        streaming: bool,
-    ) -> Iterator[str | Answer]:
+        streaming: bool = True,
+    ) -> Iterator[Status | str | Answer]:
+        """As ``stream``, with a ``Status`` whenever the answer waits (for the model's turn,
+        for it to load). Closing the iterator early stops the model writing."""
         question = self.check_question(question)
-        turns = _turns(history)
+        conversation = turns(history)
         mode = self.settings.answer_mode
-        model = None if mode == "extractive" else self.chat_model
+        model = None if mode == "extractive" else self.llm
+        standalone = standalone_question(question, conversation)
         if model is None:
             notice = _NO_LLM_NOTICE if mode == "llm" else ""
-            yield from _shown(
-                self._extractive(standalone_question(question, turns), notice, filters)
-            )
+            answer = self._extractive(standalone, notice, filters)
+            yield answer.text
+            yield answer
             return
-        deadline = Deadline(self.settings.llm_timeout)
-        try:
-            query = self._condense(model, question, turns, deadline) if turns else question
-        except LLMUnavailable as err:
-            notice = _FALLBACK_NOTICE.format(err.reason)
-            yield from _shown(
-                self._extractive(standalone_question(question, turns), notice, filters)
-            )
-            return
-        passages = self.search(query, self.settings.top_k, filters)
-        if not passages:
-            yield from _shown(self._extractive(query, "", filters, passages))
-            return
-        parts: list[str] = []  # all the model said, including what is held back
-        live = LiveMarkers(len(passages))
-        try:
-            generated = self._generate(model, query, passages, deadline, streaming)
-            for piece in _hold_refusal(_recorded(generated, parts)):
-                if shown := live.feed(piece):
-                    yield shown
-            if rest := live.flush():
-                yield rest
-        except LLMUnavailable as err:
-            yield self._extractive(query, _FALLBACK_NOTICE.format(err.reason), filters, passages)
-            return
-        reply = "".join(parts)
-        if not reply.strip():
-            notice = _FALLBACK_NOTICE.format("its reply was empty")
-            yield self._extractive(query, notice, filters, passages)
-            return
-        checked = citecheck.check(reply, passages, self._vectors, self.settings.support_threshold)
-        yield Answer(
-            text=checked.text,
-            citations=checked.citations,
-            refused=checked.refused,
-            mode="llm",
-            query=query,
-            passages=passages,
-            unsupported=checked.unsupported,
+        parts = llm_answer.Parts(
+            llm=model,
+            settings=self.settings,
+            search=lambda query: self.search(query, self.settings.top_k, filters),
+            quote=lambda query, notice, passages: self._extractive(
+                query, notice, filters, passages
+            ),
+            vectors=self._vectors,
         )
-
-    def _condense(
-        self, model: BaseChatModel, question: str, turns: list[Message], deadline: Deadline
-    ) -> str:
-        """The follow-up rewritten by the model into a question that stands on its own."""
-        messages = llm.condense_messages(question, turns, self.settings.prompts_dir)
-
-        def call(timeout: float) -> Iterator[str]:
-            yield llm.text_chain(llm.with_timeout(model, timeout)).invoke(messages)
-
-        reply = "".join(within_deadline(call, deadline, self.settings.llm_max_retries))
-        return llm.standalone_from_reply(reply, question, self.settings.max_question_chars)
-
-    def _generate(
-        self,
-        model: BaseChatModel,
-        query: str,
-        passages: list[Passage],
-        deadline: Deadline,
-        streaming: bool,
-    ) -> Iterator[str]:
-        """The model's answer, in pieces; ``LLMUnavailable`` when it gives none in time."""
-        # Rendered here, not in the worker: a broken prompt file is an error, not a fault.
-        messages = llm.answer_messages(query, passages, self.settings.prompts_dir)
-
-        def call(timeout: float) -> Iterator[str]:
-            chain = llm.text_chain(llm.with_timeout(model, timeout))
-            return chain.stream(messages) if streaming else iter([chain.invoke(messages)])
-
-        return within_deadline(call, deadline, self.settings.llm_max_retries)
+        yield from llm_answer.answer(parts, question, conversation, standalone, streaming)
 
     def _extractive(
         self,
@@ -275,50 +227,3 @@ class Assistant:
             query=query,
             passages=passages,
         )
-
-
-def _shown(answer: Answer) -> Iterator[str | Answer]:
-    yield answer.text
-    yield answer
-
-
-def _turns(history: Sequence[Message] | None) -> list[Message]:
-    """The conversation's user and assistant messages with text; anything else is dropped."""
-    return [
-        {"role": m["role"], "content": m["content"]}
-        for m in history or []
-        if m.get("role") in ("user", "assistant")
-        and isinstance(m.get("content"), str)
-        and m["content"].strip()
-    ]
-
-
-def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:
-    for piece in pieces:
-        into.append(piece)
-        yield piece
-
-
-def _hold_refusal(pieces: Iterator[str]) -> Iterator[str]:
-    """The pieces, but none while they could still spell NOT_IN_DOCUMENTS (never shown)."""
-    held: str | None = ""
-    for piece in pieces:
-        if held is None:
-            yield piece
-            continue
-        held += piece
-        if not llm.NOT_IN_DOCUMENTS.startswith(held.strip()):
-            yield held
-            held = None  # the reply is something else: pass everything through
-
-
-def standalone_question(question: str, history: Sequence[Message]) -> str:
-    """Without an LLM to rewrite follow-ups, prefix a short referring question with the last one.
-
-    "What about Australia?" after "How much did Japan invest?" searches for both; a question
-    that does not lean on the conversation is searched as it is.
-    """
-    if len(set(terms(question))) > _FOLLOW_UP_MAX_TERMS or not _REFERRING.search(question):
-        return question
-    previous = [m["content"] for m in history if m.get("role") == "user" and m.get("content")]
-    return f"{previous[-1]} {question}" if previous else question

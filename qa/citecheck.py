@@ -32,9 +32,8 @@ from langchain_core.embeddings import Embeddings
 
 from ingest.text import sentence_spans, terms
 
-from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rewrite_markers
+from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rebuild
 from .extractive import REFUSAL_TEXT
-from .llm import NOT_IN_DOCUMENTS
 from .types import Citation, Passage
 
 EMBEDDING_WEIGHT = 0.5  # of the support score; the rest is weighted word coverage
@@ -45,6 +44,7 @@ NEGATION_PENALTY = 0.8  # support kept by a negated sentence whose passage sente
 CONTEXT_WEIGHT = 0.5
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
+_REFUSAL = re.compile(r"not[\s_]+in[\s_]+(?:the[\s_]+)?documents", re.I)
 
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|"
@@ -185,10 +185,9 @@ def _score(
     claims = claims_of(text, k)
     if not claims:
         return [], []
-    needed = {i for c in claims for i in c.cites}
-    if any(not c.cites and c.terms for c in claims):
-        needed = set(range(k))  # an uncited claim may be backed by any passage
-    units = _units(passages, needed)
+    # Every passage, not only the cited ones: a small model often cites the wrong number, or
+    # none, for a sentence another passage states.
+    units = _units(passages, set(range(k)))
     singles = [u for u in units if len(u.parts) == 1]
     context: dict[int, frozenset[str]] = {}
     for u in singles:
@@ -196,15 +195,13 @@ def _score(
     df = Counter(t for u in singles for t in u.terms)
     idf = {t: math.log(1 + (len(singles) + 1) / (1 + df[t])) for c in claims for t in c.terms}
 
-    shortlists = []  # per claim: (coverage, unit) of the best units of each passage in scope
+    shortlists = []  # per claim: (coverage, unit) of the best units of each passage
     for c in claims:
-        scope = set(c.cites) if c.cites else set(range(k))
         by_passage: dict[int, list[tuple[float, _Unit]]] = {}
         for u in units:
-            if u.passage in scope:
-                by_passage.setdefault(u.passage, []).append(
-                    (coverage(c, u, context[u.passage], idf, w), u)
-                )
+            by_passage.setdefault(u.passage, []).append(
+                (coverage(c, u, context[u.passage], idf, w), u)
+            )
         shortlists.append(
             [
                 x
@@ -250,53 +247,75 @@ def sentence_support(
 def check(
     reply: str, passages: Sequence[Passage], vectors: SentenceVectors, threshold: float
 ) -> Checked:
-    """The answer text with checked markers, its citations and its unsupported sentences."""
-    if NOT_IN_DOCUMENTS in reply:
+    """The answer with each sentence cited to the passage sentence that supports it.
+
+    A sentence is cited to the best supporting sentence (or pair) of the passages it cites,
+    when that reaches ``threshold``; else to the best of any passage, when that does (its
+    marker named the wrong passage, or none); else it is unsupported and has no citation.
+    A citation never quotes text that does not support its sentence.
+    """
+    if is_refusal(reply):
         return Checked(REFUSAL_TEXT, [], [], refused=True)
     text = normalize_markers(reply.strip())
     claims, best = _score(text, passages, vectors, Weights())
-    unsupported = [
-        c.text
-        for c, found in zip(claims, best, strict=True)
-        if (c.cites or c.terms) and _top(found) < threshold
-    ]
-    return _assemble(text, claims, best, passages, unsupported)
+    chosen: list[tuple[float, _Unit] | None] = []
+    unsupported = []
+    for c, found in zip(claims, best, strict=True):
+        pick = _supporting(c, found, threshold)
+        chosen.append(pick)
+        if pick is None and (c.cites or c.terms):
+            unsupported.append(c.text)
+    return _assemble(text, claims, chosen, passages, unsupported)
+
+
+def _supporting(
+    claim: Claim, found: dict[int, tuple[float, _Unit]], threshold: float
+) -> tuple[float, _Unit] | None:
+    cited = [found[i] for i in claim.cites if i in found and found[i][0] >= threshold]
+    if cited:
+        return max(cited, key=_first)
+    anywhere = [x for x in found.values() if x[0] >= threshold]
+    return max(anywhere, key=_first) if anywhere and claim.terms else None
 
 
 def _assemble(
     text: str,
     claims: list[Claim],
-    best: list[dict[int, tuple[float, _Unit]]],
+    chosen: list[tuple[float, _Unit] | None],
     passages: Sequence[Passage],
     unsupported: list[str],
 ) -> Checked:
-    """Renumber the markers to one citation per quoted span, in order of appearance."""
-    numbers: dict[tuple[str, int, int], int] = {}
+    """One citation per quoted span, numbered in order of appearance; the text rebuilt with
+    each sentence followed by its marker (unsupported sentences carry none)."""
+    numbers: dict[tuple[str, int | None, int, int], int] = {}
     citations: list[Citation] = []
-    kept: dict[int, str] = {}  # marker start -> its new marker; the others are removed
-    for c, found in zip(claims, best, strict=True):
-        written: set[int] = set()
-        for s, _e, i in c.marks:
-            if i is None:
-                continue
-            score, u = found[i]
-            p = passages[i]
-            key = (p.source, p.start + u.start, p.start + u.end)
-            if key not in numbers:
-                numbers[key] = len(citations) + 1
-                citations.append(
-                    Citation(
-                        n=numbers[key],
-                        source=p.source,
-                        quote=p.text[u.start : u.end],
-                        start=key[1],
-                        end=key[2],
-                        page=p.page,
-                        score=round(max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0)), 4),
-                        title=p.title,
-                    )
+    markers: list[str] = []
+    for pick in chosen:
+        if pick is None:
+            markers.append("")
+            continue
+        score, u = pick
+        p = passages[u.passage]
+        key = (p.source, p.page, p.start + u.start, p.start + u.end)
+        if key not in numbers:
+            numbers[key] = len(citations) + 1
+            citations.append(
+                Citation(
+                    n=numbers[key],
+                    source=p.source,
+                    quote=p.text[u.start : u.end],
+                    start=key[2],
+                    end=key[3],
+                    page=p.page,
+                    score=round(max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0)), 4),
+                    title=p.title,
                 )
-            if numbers[key] not in written:  # [2][3] quoting the same span: one marker
-                written.add(numbers[key])
-                kept[s] = f"[{numbers[key]}]"
-    return Checked(rewrite_markers(text, kept), citations, unsupported, refused=False)
+            )
+        markers.append(f"[{numbers[key]}]")
+    return Checked(rebuild(text, claims, markers), citations, unsupported, refused=False)
+
+
+def is_refusal(reply: str) -> bool:
+    """The model's reply says the passages do not answer (``NOT_IN_DOCUMENTS``, in any case,
+    with spaces or underscores)."""
+    return _REFUSAL.search(reply) is not None

@@ -43,6 +43,7 @@ class Claim:
     cites: list[int] = field(default_factory=list)  # passage indexes, in order, no repeats
     # (start, end) of each of its markers in the text, and the passage index (None: removed)
     marks: list[tuple[int, int, int | None]] = field(default_factory=list)
+    span: tuple[int, int] = (0, 0)  # the sentence in the answer text, markers included
 
 
 def _claim(text: str) -> Claim:
@@ -90,6 +91,7 @@ def claims_of(text: str, k: int) -> list[Claim]:
         previous = claims[-1] if claims else None
         if words and not _PUNCTUATION_ONLY.fullmatch(words):
             claims.append(_claim(words))
+            claims[-1].span = (a, b)
         current = claims[-1] if claims else None  # markers alone belong to the sentence before
         for i, (s, e, n) in enumerate(marks):
             owner = previous if i < lead and previous is not None else current
@@ -134,6 +136,33 @@ class LiveMarkers:
             if 1 <= n <= self.k:
                 shown.append(f"[{self.numbers.setdefault(n, len(self.numbers) + 1)}]")
         return "".join(dict.fromkeys(shown))
+
+
+_END = re.compile(r"[.!?]+$")
+
+
+def with_markers(sentence: str, markers: str) -> str:
+    """``sentence`` with ``markers`` ("[1][2]") before its final full stop, if any."""
+    if not markers:
+        return sentence
+    end = _END.search(sentence)
+    if end is None:
+        return f"{sentence} {markers}"
+    return f"{sentence[: end.start()].rstrip()} {markers}{end.group(0)}"
+
+
+def rebuild(text: str, claims: list[Claim], markers: list[str]) -> str:
+    """The answer as its claims, each with its new markers (its old ones dropped); a line
+    break between two sentences is kept, any other gap becomes a space."""
+    out: list[str] = []
+    previous_end = 0
+    for claim, marks in zip(claims, markers, strict=True):
+        a, b = claim.span
+        if out:
+            out.append("\n" if "\n" in text[previous_end:a] else " ")
+        out.append(with_markers(claim.text, marks))
+        previous_end = b
+    return "".join(out)
 
 
 def rewrite_markers(text: str, kept: dict[int, str]) -> str:

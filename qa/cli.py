@@ -1,4 +1,5 @@
-"""``python -m qa ask "question" [--json]``, ``python -m qa chat`` and ``python -m qa eval``.
+"""``python -m qa ask "question" [--json]``, ``python -m qa chat``, ``python -m qa eval`` and
+``python -m qa model`` (assemble and verify the local model, once; ``make install`` runs it).
 
 Exit status: 0 answered (or refused: the documents do not answer), 2 bad question or settings;
 ``eval`` also exits 1 on a regression against ``--compare`` (see qa/eval/cli.py).
@@ -16,6 +17,7 @@ from ingest.store import IndexMismatchError, IndexNotFoundError
 
 from .assistant import Assistant
 from .eval import cli as eval_cli
+from .local import cli as local_cli
 from .settings import Settings
 from .types import Answer
 
@@ -32,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--host", help="address to bind (default 127.0.0.1)")
     chat.add_argument("--port", type=int, help="port (default 7860)")
     eval_cli.add_arguments(sub.add_parser("eval", help="evaluate on a JSONL file of cases"))
+    sub.add_parser("model", help="assemble and verify the local model file (once), show it")
     return p
 
 
@@ -55,9 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         overrides = {"index_dir": args.index_dir}
+        if args.command == "model":
+            return local_cli.prepare(Settings.load(**overrides))
         if args.command == "ask":
             overrides["answer_mode"] = args.mode
             assistant = Assistant(Settings.load(**overrides))
+            model = assistant.llm if assistant.settings.answer_mode != "extractive" else None
+            if model is not None and model.local is not None:
+                model.local.start()  # loads while the embedding model and index load
             answer = assistant.ask(args.question)
             if args.json:
                 data = answer.to_dict()

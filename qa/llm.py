@@ -1,8 +1,10 @@
-"""The LLM path's parts: the chat model from settings, and the condense and answer chains.
+"""The LLM path's parts: the model from settings, and the condense and answer chains.
 
-Any OpenAI-compatible endpoint serves (OpenAI, vLLM, Ollama, llama.cpp, LM Studio): it is
-``ChatOpenAI`` with ``base_url``, on the Chat Completions API. Retries are ours (qa/faults.py),
-so the client's own are off: its backoff would not respect the answer's deadline.
+The model is the configured endpoint's when ``QA_LLM_MODEL`` is set: any OpenAI-compatible
+server (OpenAI, vLLM, Ollama, llama.cpp, LM Studio), as ``ChatOpenAI`` with ``base_url`` on the
+Chat Completions API. Otherwise it is the local model (``qa.local``), which runs behind the
+same API on 127.0.0.1. Retries are ours (qa/faults.py), so the client's own are off: its
+backoff would not respect the answer's deadline.
 
 Passages reach the model only inside the user message, fenced and numbered ``[1]..[k]``;
 nothing from a document is ever put in the system message.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,8 @@ from langchain_core.runnables import Runnable
 
 from ingest.settings import SettingsError
 
+from . import local
+from .local import LocalModel
 from .prompts import render
 from .settings import Settings
 from .types import Passage
@@ -34,8 +40,47 @@ _HISTORY_TURNS = 6  # messages of the conversation shown to the condense prompt
 _HISTORY_CHARS = 1500  # of each message: enough to name what a follow-up refers to
 
 
+@dataclass
+class LLM:
+    """The model of the LLM path: a chat model, and for the local one its server and queue."""
+
+    chat_model: BaseChatModel
+    name: str  # for notices: "qwen2.5-coder-1.5b-instruct (local)", "gpt-4.1-mini"
+    local: LocalModel | None = None
+
+
 def llm_configured(settings: Settings) -> bool:
+    """An endpoint's model is configured (it takes precedence over the local one)."""
     return bool(settings.llm_model)
+
+
+def make_llm(settings: Settings) -> LLM | None:
+    """The configured endpoint's model, else the local one, else None (quotes only).
+
+    Nothing loads here: the local model starts on first use (or ``llm.local.start()``).
+    """
+    if llm_configured(settings):
+        return LLM(make_chat_model(settings), str(settings.llm_model))
+    if settings.local_model == local.OFF:
+        return None
+    if settings.local_model == local.BUNDLED_NAME:
+        name = local.BUNDLED.name.removesuffix(".gguf")
+    else:
+        name = Path(settings.local_model).stem
+    model = local.LocalModel(
+        partial(
+            local.model_path,
+            settings.local_model,
+            settings.cache_dir,
+            settings.local_model_sha256,
+        ),
+        name=name,
+        threads=settings.local_threads or local.default_threads(),
+        context_tokens=settings.local_context_tokens,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+    )
+    return LLM(model.chat_model(), f"{name} (local)", model)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
@@ -54,6 +99,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         base_url=settings.openai_base_url,
         api_key=settings.openai_api_key or "unused",  # type: ignore[arg-type]
         temperature=settings.llm_temperature,
+        max_completion_tokens=settings.llm_max_tokens,
         timeout=settings.llm_timeout,
         max_retries=0,
         use_responses_api=False,  # other servers speak only Chat Completions

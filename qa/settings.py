@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -16,12 +17,38 @@ TOP_K_MAX = 50
 
 class Settings(IndexSettings):
     answer_mode: AnswerMode = Field(
-        "auto", description="auto: the LLM when one is configured (QA_LLM_MODEL), else extractive."
+        "auto",
+        description="auto: the configured endpoint's model (QA_LLM_MODEL), else the local "
+        "model, else extractive; extractive: quotes only; llm: a model, falling back to quotes.",
     )
     # The endpoint and key are OPENAI_BASE_URL and OPENAI_API_KEY (ingest.IndexSettings).
-    llm_model: str | None = Field(None, description="Chat model name; setting it enables the LLM.")
+    llm_model: str | None = Field(
+        None, description="Model name at an OpenAI-compatible endpoint; it replaces the local one."
+    )
     llm_timeout: float = Field(
-        30.0, gt=0, le=600, description="Seconds for the whole LLM answer, retries included."
+        30.0,
+        gt=0,
+        le=600,
+        description="Seconds for the whole LLM answer (waiting for the model, retries included).",
+    )
+    llm_max_tokens: int = Field(
+        400, ge=16, le=8192, description="Most tokens the model may write for one answer."
+    )
+    local_model: str = Field(
+        "bundled",
+        description="The local model: 'bundled' (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, installed "
+        "with the package), the path of another GGUF file, or 'off'.",
+    )
+    local_model_sha256: str | None = Field(
+        None, description="sha256 your own GGUF file must have (checked before loading)."
+    )
+    local_threads: int = Field(0, ge=0, le=256, description="CPU threads; 0: one per core.")
+    local_context_tokens: int = Field(
+        4096, ge=512, le=131072, description="The local model's context window, in tokens."
+    )
+    cache_dir: Path = Field(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cited-qa",
+        description="Where the bundled model file is assembled (1.1 GB, once).",
     )
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     llm_max_retries: int = Field(

@@ -76,6 +76,14 @@ class Citation:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class Status:
+    """What the assistant is doing while no text comes: waiting for the model, loading it."""
+
+    text: str  # e.g. "Waiting for the model: 2 questions ahead"
+    ahead: int = 0  # questions before this one in the model's queue
+
+
 @dataclass
 class Answer:
     text: str  # with [n] markers
@@ -83,6 +91,7 @@ class Answer:
     refused: bool  # the documents do not answer the question
     mode: Mode
     notice: str = ""  # empty unless something degraded
+    model: str = ""  # the model that wrote it (mode "llm")
     query: str = ""  # the question as searched (rewritten for follow-ups)
     passages: list[Passage] = field(default_factory=list)  # what the answer was drawn from
     unsupported: list[str] = field(default_factory=list)  # sentences no cited passage supports

@@ -21,6 +21,7 @@ USER_ENV = {k: v for k, v in os.environ.items() if k.startswith(("QA_", "OPENAI_
 # Session fixtures are built before the per-test env cleaning below: start the run clean too.
 for _key in USER_ENV:
     del os.environ[_key]
+os.environ["QA_LOCAL_MODEL"] = "off"  # see _clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -95,6 +96,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith(("QA_", "OPENAI_")):
             monkeypatch.delenv(key)
     monkeypatch.setenv("QA_INDEX_DIR", str(tmp_path / "default-index"))
+    # The local model takes seconds to load and 2 GB: only the tests about it turn it on.
+    monkeypatch.setenv("QA_LOCAL_MODEL", "off")
 
 
 @pytest.fixture(scope="session")

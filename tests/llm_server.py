@@ -118,7 +118,8 @@ def passages_in(body: dict[str, Any]) -> dict[int, str]:
 
 def question_in(body: dict[str, Any]) -> str:
     """The question of an answer request, or the last question of a condense request."""
-    match = re.search(r"(?:Last question|Question):\s*(.*)\Z", last_user(body), re.S)
+    # The last one: the answer prompt states the question before the passages and after them.
+    match = re.search(r".*(?:Last question|Question):\s*(.*)\Z", last_user(body), re.S)
     return match.group(1).strip() if match else ""
 
 

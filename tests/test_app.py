@@ -214,14 +214,15 @@ def test_the_chat_streams_text_then_the_rendered_answer(seed_assistant: Assistan
     shown = [u[0][-1]["content"] for u in updates]
     streaming = [s for s in shown if "qa-streaming" in s]
     assert len(streaming) > 3 and "China controls" in streaming[-1]  # text as it arrived
-    final, panel, turns, _ = updates[-1]
+    final, panel, turns, _, asking = updates[-1]
+    assert asking == ""  # nothing left for the stop button
     assert "qa-streaming" not in final[-1]["content"] and "qa-unsupported" in final[-1]["content"]
     assert len(turns) == 1 and turns[0].answer.mode == "llm" and "<mark>" in panel
     assert chat.history(turns)[0] == {"role": "user", "content": CHINA}
 
 
 def test_the_chat_shows_bad_questions_as_messages(seed_assistant: Assistant) -> None:
-    *_, (messages, _, turns, _) = chat.respond(seed_assistant, "   ", [], "extractive", 6)
+    *_, (messages, _, turns, _, _) = chat.respond(seed_assistant, "   ", [], "extractive", 6)
     assert "the question is empty" in messages[-1]["content"] and turns[0].answer is None
     assert chat.history(turns) == []
 
@@ -266,3 +267,17 @@ def test_configured_assistants_share_their_parts(seed_assistant: Assistant) -> N
         seed_assistant.configured("poetry")
     with pytest.raises(ValueError, match="from 1 to 50"):
         seed_assistant.configured(top_k=51)
+
+
+def test_the_stop_button_keeps_the_question_with_a_note() -> None:
+    messages, _, turns, _, asking = chat.stopped([], "Where is Lynas?")
+    assert [t.question for t in turns] == ["Where is Lynas?"] and turns[0].error == chat.STOPPED
+    assert chat.STOPPED in messages[-1]["content"] and asking == ""
+    nothing = chat.stopped(turns, "")  # the answer had come: nothing changes
+    assert all(isinstance(x, dict) and x.get("__type__") == "update" for x in nothing)
+
+
+def test_a_waiting_answer_shows_what_the_assistant_is_doing() -> None:
+    [_, pending] = chat.messages([], ("Q?", "", "Waiting for the model: 2 questions ahead"))
+    assert "Waiting for the model: 2 questions ahead…" in pending["content"]
+    assert "qa-cursor" in pending["content"]

@@ -122,7 +122,8 @@ def test_a_sentence_its_passage_does_not_support_is_listed(
     llm_server.script(citing((CHINA_SAYS, "70 percent"), (made_up, "Lynas")))
     a = make(llm_server, seed_assistant).ask(CHINA)
     assert a.unsupported == [f"{made_up}."]
-    assert a.mode == "llm" and len(a.citations) == 2  # still cited, and flagged
+    # Flagged, and cited to nothing: no passage sentence supports it.
+    assert a.mode == "llm" and len(a.citations) == 1 and a.text.endswith(f"{made_up}.")
 
 
 def test_not_in_documents_is_a_refusal_and_is_never_shown(
@@ -141,7 +142,7 @@ def test_a_follow_up_sends_the_history_and_searches_the_rewritten_question(
 ) -> None:
     rewritten = "Where have the operations of Lynas Rare Earths faced hurdles?"
     llm_server.script(Reply(f"Standalone question: {rewritten}"))
-    llm_server.script(citing(("Its Malaysian operations have faced regulatory hurdles", "Lynas")))
+    llm_server.script(citing(("Its operations in Malaysia have faced regulatory hurdles", "Lynas")))
     history = [
         {"role": "user", "content": "Which company is the largest supplier outside China?"},
         {"role": "assistant", "content": "Lynas Rare Earths [1]."},
@@ -287,7 +288,7 @@ def test_planted_instructions_stay_data_and_what_they_make_up_is_flagged(
     user = request.content("user")
     assert user.count("PASSAGES>>>") == 1  # the document could not close the fence
     assert user.index("Ignore all previous") < user.index("PASSAGES>>>")
-    assert a.text == "Lynas closed its Malaysian plant in 2022 [1]."
+    assert a.text == "Lynas closed its Malaysian plant in 2022."  # cited to nothing
     assert a.unsupported == ["Lynas closed its Malaysian plant in 2022."]
 
 

@@ -144,4 +144,5 @@ def test_llm_mode_without_an_llm_answers_extractively_with_a_notice(
 ) -> None:  # type: ignore[no-untyped-def]
     assistant = Assistant(Settings(index_dir=seed_index, answer_mode="llm"), embeddings=embeddings)
     a = assistant.ask("What share of global rare earth processing does China control?")
-    assert a.mode == "extractive" and "no LLM is configured" in a.notice and "70 percent" in a.text
+    assert a.mode == "extractive" and "no model is available" in a.notice
+    assert "QA_LOCAL_MODEL" in a.notice and "70 percent" in a.text

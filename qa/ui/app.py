@@ -33,8 +33,9 @@ EXAMPLES = [
 ]
 TITLE = "Ask your documents"
 _MODE_INFO = (
-    "auto: the LLM when one is configured; extractive: quotes only; llm: the LLM "
-    "(falls back to quotes, with a notice, when it cannot answer)"
+    "auto: the language model (the configured endpoint's, else the local one), else quotes; "
+    "extractive: quotes only, at once; llm: the model (falls back to quotes, with a notice, "
+    "when it cannot answer in time)"
 )
 # System fonts: the default theme would fetch its fonts from Google, and the page must work
 # offline (and tell no one who opens it).
@@ -49,6 +50,7 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         turns = gr.State([])
+        asking = gr.State("")  # the question being answered, for the stop button
         gr.Markdown(
             f"## {TITLE}\nEvery answer quotes the passages it comes from: each [n] links to "
             "its source."
@@ -76,6 +78,7 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
                         autofocus=True,
                     )
                     ask = gr.Button("Ask", variant="primary", elem_id="qa-ask", scale=1)
+                    stop = gr.Button("Stop", variant="stop", elem_id="qa-stop", scale=1)
                 with gr.Row():
                     gr.Examples(EXAMPLES, inputs=question, label="Examples")
                 clear = gr.Button("Clear chat", elem_id="qa-clear", size="sm")
@@ -112,18 +115,29 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
                 elem_id="qa-passages",
             )
 
-        asking: dict[str, Any] = {
+        answer_event: dict[str, Any] = {
             "fn": partial(chat.respond, assistant),
             "inputs": [question, turns, mode, passages],
-            "outputs": [chatbot, sources, turns, question],
+            "outputs": [chatbot, sources, turns, question, asking],
             "api_visibility": "private",
             "concurrency_id": "answer",
             "concurrency_limit": settings.concurrency,
         }
-        question.submit(**asking)
-        ask.click(**asking)
+        # Dependency is the dict Gradio's annotation asks for (it subclasses dict).
+        answering: list[dict[str, Any]] = [
+            question.submit(**answer_event),
+            ask.click(**answer_event),
+        ]
+        stop.click(
+            chat.stopped,
+            inputs=[turns, asking],
+            outputs=[chatbot, sources, turns, question, asking],
+            cancels=answering,
+            api_visibility="private",
+            queue=False,
+        )
         clearing: dict[str, Any] = {
-            "outputs": [chatbot, sources, turns, question],
+            "outputs": [chatbot, sources, turns, question, asking],
             "api_visibility": "private",
             "queue": False,
         }
@@ -197,8 +211,14 @@ def serve(settings: Settings) -> int:
     """``python -m qa chat``: the page and its API until interrupted."""
     check_exposure(settings.host, credentials(settings.auth))  # before the model loads
     assistant = Assistant(settings)
+    model = assistant.llm if settings.answer_mode != "extractive" else None
+    if model is not None and model.local is not None:
+        model.local.start()  # loads in its own process while the rest starts
     # The embedding model and search index load now, not while the first user waits.
     with contextlib.suppress(IndexNotFoundError, IndexMismatchError):
         assistant.retrieve("warm up", k=1)
-    launch(build(assistant), settings)
+    try:
+        launch(build(assistant), settings)
+    finally:
+        assistant.close()
     return 0

@@ -16,23 +16,24 @@ from ingest.store import IndexMismatchError, IndexNotFoundError
 
 from ..assistant import Assistant, Message
 from ..feedback import FeedbackLog, feedback_case
-from ..types import Answer
+from ..types import Answer, Status
 from .render import Turn, answer_html, error_html, pending_html, question_html, sources_html
 
 ChatMessages = list[dict[str, str]]
 
 
-def messages(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> ChatMessages:
-    """The chat's messages: two per turn (question, answer), then the one being answered."""
+def messages(turns: Sequence[Turn], pending: tuple[str, str, str] | None = None) -> ChatMessages:
+    """The chat's messages: two per turn (question, answer), then the one being answered
+    (``pending``: its question, the text so far, and what the assistant is doing)."""
     out: ChatMessages = []
     for number, t in enumerate(turns, 1):
         out.append({"role": "user", "content": question_html(t.question)})
         shown = answer_html(number, t.question, t.answer) if t.answer else error_html(t.error)
         out.append({"role": "assistant", "content": shown})
     if pending is not None:
-        question, shown = pending
+        question, shown, status = pending
         out.append({"role": "user", "content": question_html(question)})
-        out.append({"role": "assistant", "content": pending_html(shown)})
+        out.append({"role": "assistant", "content": pending_html(shown, status)})
     return out
 
 
@@ -46,34 +47,51 @@ def history(turns: Sequence[Turn]) -> list[Message]:
     return out
 
 
-Update = tuple[Any, Any, Any, Any]  # chat messages, source panel, turns, question box
+# chat messages, source panel, turns, question box, the question being answered
+Update = tuple[Any, Any, Any, Any, Any]
+STOPPED = "Stopped before the answer was complete."
 
 
 def respond(
     assistant: Assistant, question: str, turns: list[Turn], mode: str, passages: float
 ) -> Iterator[Update]:
-    """The answer as it streams (text and a cursor), then rendered with its sources."""
+    """The answer as it streams (what the assistant is doing, the text, a cursor), then
+    rendered with its sources. Stopping (``stopped``) closes this generator, which stops the
+    model writing and gives its turn to the next question."""
     turns = list(turns)
     before = history(turns)
     turn = Turn(uuid.uuid4().hex[:16], (question or "").strip(), before)
-    yield messages(turns, (turn.question, "")), gr.skip(), gr.skip(), ""
+    skip = gr.skip()
+    yield messages(turns, (turn.question, "", "")), skip, skip, "", turn.question
     try:
         chosen = assistant.configured(mode, int(passages))
         shown = ""
-        for part in chosen.stream(question, history=before):
+        for part in chosen.events(question, history=before):
             if isinstance(part, Answer):
                 turn.answer = part
+                continue
+            if isinstance(part, Status):
+                pending = (turn.question, shown, part.text)
             else:
                 shown += part
-                yield messages(turns, (turn.question, shown)), gr.skip(), gr.skip(), gr.skip()
+                pending = (turn.question, shown, "")
+            yield messages(turns, pending), skip, skip, skip, skip
     except (ValueError, IndexNotFoundError, IndexMismatchError) as err:
         turn.error = str(err)
     turns.append(turn)
-    yield messages(turns), sources_html(turns), turns, gr.skip()
+    yield messages(turns), sources_html(turns), turns, skip, ""
+
+
+def stopped(turns: list[Turn], asking: str) -> tuple[Any, Any, Any, Any, Any]:
+    """The chat after the stop button: the question kept, with a note instead of an answer."""
+    if not asking:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    turns = [*turns, Turn(uuid.uuid4().hex[:16], asking, history(turns), error=STOPPED)]
+    return messages(turns), sources_html(turns), turns, gr.skip(), ""
 
 
 def clear() -> Update:
-    return [], sources_html([]), [], ""
+    return [], sources_html([]), [], "", ""
 
 
 def rate(log: FeedbackLog, turns: Sequence[Turn], data: gr.LikeData) -> None:

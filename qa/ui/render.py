@@ -45,10 +45,11 @@ def question_html(question: str) -> str:
     return f'<div class="qa-question">{esc(question)}</div>'
 
 
-def pending_html(shown: str) -> str:
-    """An answer still arriving: its text so far and a cursor."""
+def pending_html(shown: str, status: str = "") -> str:
+    """An answer still arriving: what the assistant is doing, its text so far and a cursor."""
+    note = f'<p class="qa-status" role="status">⏳ {esc(status)}…</p>' if status else ""
     return (
-        f'<div class="qa-answer qa-streaming">{esc(shown)}'
+        f'<div class="qa-answer qa-streaming">{note}{esc(shown)}'
         '<span class="qa-cursor" aria-label="answering">▍</span></div>'
     )
 
@@ -71,11 +72,14 @@ def answer_html(turn: int, question: str, answer: Answer) -> str:
         body, missed = _marked_text(turn, answer)
         parts.append(f'<p class="qa-text">{body}</p>')
         if answer.unsupported:
-            note = "⚠️ Marked sentences are not supported by the passages they cite."
+            note = "⚠️ No passage supports the marked sentences: nothing is cited for them."
             if missed:
                 note += " Also unsupported: " + " ".join(f"“{esc(s)}”" for s in missed)
             parts.append(f'<p class="qa-notice qa-unsupported-note">{note}</p>')
-    label = "quoted from the documents" if answer.mode == "extractive" else "written by the LLM"
+    if answer.mode == "extractive":
+        label = "quoted from the documents"
+    else:
+        label = f"written by {esc(answer.model or 'the LLM')}"
     n, searched = len(answer.citations), len(answer.passages)
     if not answer.refused:
         label += f" · {n} source{'' if n == 1 else 's'}"

@@ -1,0 +1,178 @@
+"""An answer written by the model: a turn at it, the passages, the reply, and its check.
+
+The flow: wait for a turn at the model (the local one answers one question at a time; the
+wait and the loading show as ``Status``), rewrite a follow-up into a question that stands on
+its own, find the passages, stream the reply with its markers numbered as they will be, then
+check every sentence against the passages it cites (``grounding``). Whatever keeps the model
+from answering within ``QA_LLM_TIMEOUT`` (queue, loading, faults, an empty reply) ends in the
+answer quoted from the documents, with a notice saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+
+from . import grounding, llm
+from .citecheck import SentenceVectors
+from .claims import LiveMarkers
+from .conversation import Message
+from .faults import Deadline, LLMUnavailable, within_deadline
+from .settings import Settings
+from .types import Answer, Passage, Status
+
+FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the documents."
+
+Search = Callable[[str], list[Passage]]  # the question as searched -> the passages
+# (query, notice, passages found for it or None) -> the answer quoted from the documents
+Quote = Callable[[str, str, list[Passage] | None], Answer]
+
+
+@dataclass
+class Parts:
+    """What an answer written by the model needs from the assistant."""
+
+    llm: llm.LLM
+    settings: Settings
+    search: Search
+    quote: Quote
+    vectors: SentenceVectors
+
+
+def answer(
+    parts: Parts, question: str, turns: list[Message], fallback_query: str, streaming: bool
+) -> Iterator[Status | str | Answer]:
+    """Status while waiting, the reply's text as it comes, then the ``Answer``.
+
+    ``fallback_query`` is what the quoted answer searches for when the model cannot rewrite
+    a follow-up.
+    """
+    deadline = Deadline(parts.settings.llm_timeout)
+    local = parts.llm.local
+    admitted = False
+    try:
+        try:
+            if local is not None:
+                for ahead in local.queue.wait(deadline):
+                    if ahead:
+                        plural = "s" if ahead > 1 else ""
+                        yield Status(
+                            f"Waiting for the model: {ahead} question{plural} ahead", ahead
+                        )
+                admitted = True
+                if not local.server.is_ready:
+                    yield Status("Loading the model")
+                local.server.ready(deadline.remaining())
+            query = _condense(parts, question, turns, deadline) if turns else question
+        except LLMUnavailable as err:
+            yield from _quoted(parts, fallback_query, _notice(parts, err), None)
+            return
+        yield from _write(parts, query, deadline, streaming)
+    finally:
+        if admitted and local is not None:
+            local.queue.leave()
+
+
+def _write(parts: Parts, query: str, deadline: Deadline, streaming: bool) -> Iterator[str | Answer]:
+    passages = parts.search(query)
+    if not passages:
+        yield from _quoted(parts, query, "", passages)
+        return
+    said: list[str] = []  # all the model said, including what is held back
+    live = LiveMarkers(len(passages))
+    try:
+        for piece in _hold_refusal(
+            _recorded(_generate(parts, query, passages, deadline, streaming), said)
+        ):
+            if shown := live.feed(piece):
+                yield shown
+        if rest := live.flush():
+            yield rest
+    except LLMUnavailable as err:
+        yield parts.quote(query, _notice(parts, err), passages)
+        return
+    reply = "".join(said)
+    if not reply.strip():
+        yield parts.quote(query, FALLBACK_NOTICE.format("its reply was empty"), passages)
+        return
+    checked = grounding.check(reply, passages, parts.vectors, parts.settings)
+    yield Answer(
+        text=checked.text,
+        citations=checked.citations,
+        refused=checked.refused,
+        mode="llm",
+        notice=checked.notice,
+        model=parts.llm.name,
+        query=query,
+        passages=passages,
+        unsupported=checked.unsupported,
+    )
+
+
+def _notice(parts: Parts, err: LLMUnavailable) -> str:
+    reason = err.reason
+    local = parts.llm.local
+    if local is not None and (gone := local.server.describe_exit()):
+        reason = gone  # "its server could not be reached" says less than why it is gone
+    return FALLBACK_NOTICE.format(reason)
+
+
+def _quoted(
+    parts: Parts, query: str, notice: str, passages: list[Passage] | None
+) -> Iterator[str | Answer]:
+    answer = parts.quote(query, notice, passages)
+    yield answer.text
+    yield answer
+
+
+def _condense(parts: Parts, question: str, turns: list[Message], deadline: Deadline) -> str:
+    """The follow-up rewritten by the model into a question that stands on its own."""
+    settings = parts.settings
+    messages = llm.condense_messages(question, turns, settings.prompts_dir)
+    model = parts.llm.chat_model
+
+    def call(timeout: float) -> Iterator[str]:
+        return llm.text_chain(llm.with_timeout(model, timeout)).stream(messages)
+
+    reply = "".join(within_deadline(call, deadline, settings.llm_max_retries))
+    return llm.standalone_from_reply(reply, question, settings.max_question_chars)
+
+
+def _generate(
+    parts: Parts, query: str, passages: list[Passage], deadline: Deadline, streaming: bool
+) -> Iterator[str]:
+    """The model's answer, in pieces; ``LLMUnavailable`` when it gives none in time."""
+    # Rendered here, not in the worker: a broken prompt file is an error, not a fault.
+    messages = llm.answer_messages(query, passages, parts.settings.prompts_dir)
+    model: BaseChatModel = parts.llm.chat_model
+
+    def call(timeout: float) -> Iterator[str]:
+        chain = llm.text_chain(llm.with_timeout(model, timeout))
+        # subtle: a local model always streams, even for ask(): a stream left early is closed,
+        # and the server stops writing; an abandoned non-streamed call would run to its end.
+        if streaming or parts.llm.local is not None:
+            return chain.stream(messages)
+        return iter([chain.invoke(messages)])
+
+    return within_deadline(call, deadline, parts.settings.llm_max_retries)
+
+
+def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:
+    for piece in pieces:
+        into.append(piece)
+        yield piece
+
+
+def _hold_refusal(pieces: Iterator[str]) -> Iterator[str]:
+    """The pieces, but none while they could still spell NOT_IN_DOCUMENTS (never shown)."""
+    held: str | None = ""
+    for piece in pieces:
+        if held is None:
+            yield piece
+            continue
+        held += piece
+        if not llm.NOT_IN_DOCUMENTS.startswith(held.strip().upper().replace(" ", "_")):
+            yield held
+            held = None  # the reply is something else: pass everything through
