@@ -15,6 +15,7 @@ segments merge without renumbering terms.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ class Vocabulary:
     def __init__(self, terms: Iterable[str] = ()):
         self.terms: list[str] = list(terms)
         self.number: dict[str, int] = {t: n for n, t in enumerate(self.terms)}
+        self._lock = threading.Lock()  # indexes made in two threads number terms here
 
     def __len__(self) -> int:
         return len(self.terms)
@@ -37,12 +39,13 @@ class Vocabulary:
     def numbers(self, tokens: Sequence[str]) -> list[int]:
         """The tokens' numbers, giving new terms the next ones."""
         out = []
-        for t in tokens:
-            n = self.number.get(t)
-            if n is None:
-                n = self.number[t] = len(self.terms)
-                self.terms.append(t)
-            out.append(n)
+        with self._lock:
+            for t in tokens:
+                n = self.number.get(t)
+                if n is None:
+                    n = self.number[t] = len(self.terms)
+                    self.terms.append(t)
+                out.append(n)
         return out
 
 

@@ -26,6 +26,7 @@ Not handled: collections whose vectors do not fit in memory (4 bytes a dimension
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -115,6 +116,7 @@ class _Rows:
     def __init__(self, matrix: np.ndarray, used: int):
         self.matrix = matrix
         self.used = used
+        self._lock = threading.Lock()  # two indexes made from one at once: one appends here
 
     @classmethod
     def of(cls, vectors: np.ndarray, room: int = 0, keep: np.ndarray | None = None) -> _Rows:
@@ -137,10 +139,11 @@ class _Rows:
             raise ValueError(
                 f"{new.shape[1]}-dimensional vectors for an index of {self.matrix.shape[1]}"
             )
-        if used == self.used and total <= len(self.matrix):
-            self.matrix[used:total] = new
-            self.used = total
-            return self
+        with self._lock:
+            if used == self.used and total <= len(self.matrix):
+                self.matrix[used:total] = new
+                self.used = total
+                return self
         grown = _Rows.of(self.matrix[:used], total // 4 + len(new))
         return grown.appended(used, new)
 

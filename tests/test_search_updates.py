@@ -15,6 +15,7 @@ import bm25s
 import chromadb
 import numpy as np
 import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
 
 import ingest
 import ingest.search_files as search_files
@@ -26,7 +27,7 @@ from qa import Assistant, Settings
 
 from .conftest import SEED_FILE
 from .consistency import assert_same_as_rebuilt, assert_search_index_matches_chroma
-from .test_crash import _ingest_and_kill, _write_corpus
+from .test_crash import _ingest, _ingest_and_kill, _write_corpus
 from .test_server import Server, chroma_server  # noqa: F401 (the fixture)
 
 _WORDS = (
@@ -235,34 +236,36 @@ def test_adds_updates_deletes_and_kill_9_then_equal_to_a_rebuild(
 ) -> None:  # type: ignore[no-untyped-def]
     """A real ingestion SIGKILLed half-way leaves logged changes the search index has not
     taken in: the next search replays them (fetching those chunks, not the collection) and
-    equals a rebuild; so does every step around it."""
+    equals a rebuild; so does every step around it. The changes run in other processes, as
+    `python -m ingest` beside a chat would (each check opens Chroma afresh: a client keeps
+    what it read of the files)."""
     folder, index_dir = tmp_path / "docs", tmp_path / "idx"
-    settings = IndexSettings(index_dir=index_dir, embedding_batch_size=2)
+
+    def check() -> None:
+        SharedSystemClient.clear_system_cache()
+        assert_search_index_matches_chroma(index_dir)
+
     _write_corpus(folder, copies=8)
-    ingest.ingest([folder], settings=settings, embeddings=embeddings)
-    assert_search_index_matches_chroma(index_dir)
-    reader = Assistant(Settings(index_dir=index_dir), embeddings=embeddings)
-    total = len(reader.index.search_index())
+    assert _ingest(folder, index_dir).returncode == 0
+    check()
+    total = len(SearchIndex.load(index_dir / "search-documents") or [])
 
     _write_corpus(folder, version=2, copies=8)  # updates, a deletion, an addition
     assert _ingest_and_kill(folder, index_dir, 6, "--prune")
+    SharedSystemClient.clear_system_cache()
     with pytest.raises(AssertionError, match="built before the last change"):
         assert_search_index_matches_chroma(index_dir)
-    fetched = reader.index.chunks_fetched
-    assert reader.retrieve("Revision 2 adds a line", k=1)  # the reader catches up
-    assert 0 < reader.index.chunks_fetched - fetched < total
-    assert_search_index_matches_chroma(index_dir)
+    reader = Assistant(Settings(index_dir=index_dir), embeddings=embeddings)
+    assert reader.retrieve("Revision 2 adds a line", k=1)  # catches up with the log
+    assert 0 < reader.index.chunks_fetched < total
+    check()
+    reader.index.close()
 
-    assert ingest.ingest([folder], settings=settings, embeddings=embeddings, prune=True).ok
-    assert_search_index_matches_chroma(index_dir)
-    (folder / "brief03.txt").unlink()
-    _write_corpus(folder / "extra", copies=2)
-    assert ingest.ingest([folder], settings=settings, embeddings=embeddings, prune=True).ok
-    assert_search_index_matches_chroma(index_dir)
+    assert _ingest(folder, index_dir, "--prune").returncode == 0
+    check()
     assert _ingest_and_kill(folder, index_dir, 4, "--reindex")
-    assert ingest.ingest([folder], settings=settings, embeddings=embeddings, prune=True).ok
-    reader.retrieve("Revision 2 adds a line", k=1)
-    assert_search_index_matches_chroma(index_dir)
+    assert _ingest(folder, index_dir).returncode == 0
+    check()
 
 
 @pytest.fixture
