@@ -72,12 +72,6 @@ _LOGGED_KEY = "logged"  # ids logged since the log was last trimmed
 _LOG_SLACK = 10_000  # the log is trimmed once it holds twice the chunks and this many more ids
 
 
-# The latest search index this process holds of each folder: another Index of the same
-# collection (an upload's ingestion in the chat, beside the assistant's) starts from it rather
-# than from disk (a second or more at 100k chunks), and catches up from there like any other.
-_in_memory: dict[Path, SearchIndex] = {}
-
-
 @dataclass(frozen=True)
 class StoredChunk:
     id: str
@@ -263,11 +257,7 @@ class Index:
             meta = self.records.metas()
         stamp = meta.get(_CHANGED_KEY) or _NEVER_CHANGED
         with self._search_lock:
-            current = (
-                self._search_index
-                or _in_memory.get(self.search_dir.resolve())
-                or SearchIndex.load(self.search_dir)
-            )
+            current = self._search_index or SearchIndex.load(self.search_dir)
             if current is None or current.stamp != stamp:
                 current = self._caught_up(current, meta)
                 # A read-only index folder: keep it in memory only.
@@ -277,7 +267,7 @@ class Index:
                     legacy = self.dir / f"keyword-{self.settings.collection}"
                     for folder in (legacy, legacy.with_name(legacy.name + ".old")):
                         shutil.rmtree(folder, ignore_errors=True)
-            self._search_index = _in_memory[self.search_dir.resolve()] = current
+            self._search_index = current
             return current
 
     def _caught_up(self, current: SearchIndex | None, meta: dict[str, str]) -> SearchIndex:
