@@ -142,7 +142,7 @@ def tables(r: dict[str, Any]) -> str:
         "after loading (query process) | | |",
         "",
         f"| chunks ({r['scale']['questions']} questions, in turn) | retrieve p50 / p95 ms "
-        "| floor p50 / p95 ms | index on disk | resident memory | search index rebuild |",
+        "| floor p50 / p95 ms | index on disk | resident memory | search index update |",
         "|---|---|---|---|---|---|",
     ]
     for p in r["scale"]["points"]:

@@ -318,7 +318,7 @@ def _copies(base: dict[str, Any], done: int, rng: np.random.Generator) -> Iterat
 
 def grow(index_dir: Path, target: int, base: dict[str, Any], rng: np.random.Generator) -> float:
     """Add copies until the index holds ``target`` chunks; returns the seconds its search
-    index took to rebuild (on closing)."""
+    index took to take them in (on closing: every new chunk fetched back and tokenized)."""
     from ingest.settings import IndexSettings
     from ingest.store import Index
 

@@ -13,6 +13,13 @@ any client, ingesting or querying, finds out when its model does not fit. A docu
 is written only after all its chunks are stored and its stale chunks deleted, so an interrupted
 ingestion leaves records that are either complete or absent: the next run redoes the absent
 ones, and the deterministic chunk ids make the redo write no duplicate.
+
+The search index beside the collection follows it through the records' change log: every
+change logs the ids it touches before it is made, and a writer ends by *committing* (a new
+change stamp, and the log position up to which every change has landed). A client whose
+search index is older than the stamp fetches the chunks logged after its position, and takes
+the committed position as its own: entries past it (a writer still at work, or killed) are
+fetched again next time. So a kill -9 anywhere leaves a log that the next run replays.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
@@ -37,7 +45,7 @@ from .client import make_client, server_errors
 from .embeddings import token_facts
 from .errors import IndexMismatchError, IndexNotFoundError, IndexUnavailableError
 from .records import ChromaRecords, DocRecord, Records, SqliteRecords
-from .search_index import SearchIndex, build_from
+from .search_index import Page, SearchIndex, build_from
 from .settings import IndexSettings
 
 __all__ = [
@@ -58,6 +66,10 @@ _DIMENSION_KEY = "embedding_dimension"
 # known to be stale, even when a crash came between the change and its rebuild.
 _CHANGED_KEY = "changed"
 _NEVER_CHANGED = "initial"  # the stamp of an index older than the stamp itself
+_COMMITTED_KEY = "committed"  # log position up to which every logged change has landed
+_FLOOR_KEY = "log_floor"  # log entries up to here are forgotten: an index behind is rebuilt
+_LOGGED_KEY = "logged"  # ids logged since the log was last trimmed
+_LOG_SLACK = 10_000  # the log is trimmed once it holds twice the chunks and this many more ids
 
 
 @dataclass(frozen=True)
@@ -85,8 +97,11 @@ class Index:
         self.model_id = token_facts(embeddings).model_id
         self.records: Records
         self._changing = False  # this object has changed the collection
+        self._logged = 0  # ids this object logged since it last committed
+        self._last_seq = 0  # the last log entry this object wrote
         self._search_index: SearchIndex | None = None
         self._search_lock = threading.Lock()
+        self.chunks_fetched = 0  # chunks read with their vectors to keep the search index
         if self.url is None:
             if not (self.dir / RECORDS_FILE).exists():
                 if not create:
@@ -203,33 +218,105 @@ class Index:
         with self.guard():
             return self.records.meta(_CHANGED_KEY) or _NEVER_CHANGED
 
-    def _changes(self) -> None:
-        """Called before every change to the collection."""
-        if not self._changing:
-            with self.guard():
+    def _changes(self, ids: Sequence[str]) -> None:
+        """Called before every change to the collection, with the ids it touches."""
+        with self.guard():
+            if not self._changing:
                 self.records.set_meta(_CHANGED_KEY, uuid.uuid4().hex)
-            self._changing = True
+                self._changing = True
+            if ids:
+                self._last_seq = self.records.log(ids)
+        self._logged += len(ids)
+
+    def _commit(self) -> None:
+        """Every change this object logged has landed (or never will: it stopped)."""
+        with self.guard():
+            meta = self.records.metas()
+            committed = max(int(meta.get(_COMMITTED_KEY) or 0), self._last_seq)
+            self.records.set_metas({_CHANGED_KEY: uuid.uuid4().hex, _COMMITTED_KEY: str(committed)})
+
+    def _trim_log(self) -> None:
+        """Forget the log once it holds twice the collection's chunks (and some): an index
+        that far behind is rebuilt faster than it would catch up."""
+        with self.guard():
+            meta = self.records.metas()
+            logged = int(meta.get(_LOGGED_KEY) or 0) + self._logged
+            self._logged = 0
+            if logged <= 2 * self.collection.count() + _LOG_SLACK:
+                self.records.set_meta(_LOGGED_KEY, str(logged))
+                return
+            committed = meta.get(_COMMITTED_KEY) or "0"
+            # The floor first: killed between the two, entries stay that nobody reads.
+            self.records.set_metas({_FLOOR_KEY: committed, _LOGGED_KEY: "0"})
+            self.records.trim(int(committed))
 
     def search_index(self) -> SearchIndex:
-        """The search index of the collection as it is now: loaded, or rebuilt when stale."""
-        stamp = self.stamp()
+        """The search index of the collection as it is now: loaded, and brought up to date
+        by the change log (rebuilt when there is none it can follow)."""
+        with self.guard():
+            meta = self.records.metas()
+        stamp = meta.get(_CHANGED_KEY) or _NEVER_CHANGED
         with self._search_lock:
-            current = self._search_index
+            current = self._search_index or SearchIndex.load(self.search_dir)
             if current is None or current.stamp != stamp:
-                current = SearchIndex.load(self.search_dir)
-                if current is None or current.stamp != stamp:
-                    current = build_from(
-                        stamp, self._pages(["documents", "metadatas", "embeddings"])
-                    )
-                    # A read-only index folder: keep it in memory only.
-                    with contextlib.suppress(OSError):
-                        current.save(self.search_dir)
-                        # Where earlier versions kept BM25 alone, without the vectors.
-                        legacy = self.dir / f"keyword-{self.settings.collection}"
-                        for folder in (legacy, legacy.with_name(legacy.name + ".old")):
-                            shutil.rmtree(folder, ignore_errors=True)
-                self._search_index = current
+                current = self._caught_up(current, meta)
+                # A read-only index folder: keep it in memory only.
+                with contextlib.suppress(OSError):
+                    current.save(self.search_dir)
+                    # Where earlier versions kept BM25 alone, without the vectors.
+                    legacy = self.dir / f"keyword-{self.settings.collection}"
+                    for folder in (legacy, legacy.with_name(legacy.name + ".old")):
+                        shutil.rmtree(folder, ignore_errors=True)
+            self._search_index = current
             return current
+
+    def _caught_up(self, current: SearchIndex | None, meta: dict[str, str]) -> SearchIndex:
+        """``current`` brought to the state ``meta`` (read first) describes."""
+        stamp = meta.get(_CHANGED_KEY) or _NEVER_CHANGED
+        committed = int(meta.get(_COMMITTED_KEY) or 0)
+        collection = str(self.collection.id)
+        if (
+            current is None
+            or current.collection != collection
+            or current.seq < int(meta.get(_FLOOR_KEY) or 0)
+            or current.seq > committed  # a log begun anew
+        ):
+            return self._rebuilt(stamp, committed, collection)
+        with self.guard():
+            touched, last = self.records.changes(current.seq)
+        ids, texts, metas, vectors = self._fetch(sorted(touched))
+        caught = current.apply(
+            ids, texts, metas, vectors, touched - set(ids), stamp=stamp, seq=committed
+        )
+        if last <= committed and len(caught) != self.count():
+            # No writer at work, yet the counts differ: changes made without the log (by an
+            # older version, or by hand). Rebuild.
+            return self._rebuilt(stamp, committed, collection)
+        return caught
+
+    def _rebuilt(self, stamp: str, committed: int, collection: str) -> SearchIndex:
+        pages = self._pages(["documents", "metadatas", "embeddings"])
+        built = build_from(stamp, pages, seq=committed, collection=collection)
+        self.chunks_fetched += len(built)
+        return built
+
+    def _fetch(self, ids: Sequence[str]) -> tuple[list[str], list[str], list[dict[str, Any]], Any]:
+        """The stored chunks among these ids: (ids, texts, metadatas, vectors)."""
+        out: Page = ([], [], [], [])
+        vectors: list[Any] = []
+        for i in range(0, len(ids), _PAGE):
+            with self.guard():
+                got = self.collection.get(
+                    ids=list(ids[i : i + _PAGE]), include=["documents", "metadatas", "embeddings"]
+                )
+            out[0].extend(got["ids"])
+            out[1].extend(got["documents"] or [])
+            out[2].extend(dict(m or {}) for m in got["metadatas"] or [])
+            if got["ids"]:
+                vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+        self.chunks_fetched += len(out[0])
+        matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
+        return out[0], out[1], out[2], matrix
 
     def chunks(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """The stored text (header + body) and metadata of these chunks."""
@@ -258,7 +345,7 @@ class Index:
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         if not chunks:
             return
-        self._changes()
+        self._changes([c.id for c in chunks])
         with self.guard():
             self._stamp(len(vectors[0]))
             self.collection.upsert(
@@ -285,7 +372,7 @@ class Index:
                         {**dict.fromkeys(old.keys() - c.metadata.keys()), **c.metadata}
                     )
             if ids:
-                self._changes()
+                self._changes(ids)
                 with self.guard():
                     self.collection.update(ids=ids, metadatas=metadatas)  # type: ignore[arg-type]
 
@@ -293,7 +380,7 @@ class Index:
         ids = list(ids)
         if not ids:
             return
-        self._changes()
+        self._changes(ids)
         with self.guard():
             for i in range(0, len(ids), _PAGE):
                 self.collection.delete(ids=ids[i : i + _PAGE])
@@ -340,21 +427,21 @@ class Index:
             self.records.clear()
             self.records.set_meta("collection_id", str(self.collection.id))
         self._changing = False
-        self._changes()
+        self._changes([])  # a new collection: whoever keeps a search index rebuilds it
 
     def close(self, *, refresh: bool = True) -> None:
-        """Stamp the end of this object's changes and bring the search index up to date
-        (unless ``refresh`` is false, e.g. after a failure: the next user rebuilds it)."""
+        """Commit this object's changes and bring the search index up to date (unless
+        ``refresh`` is false, e.g. after a failure: the next user brings it up to date)."""
         try:
             if self._changing:
                 self._changing = False
                 if refresh:
-                    self._changes()
+                    self._commit()
                     self.search_index()
+                    self._trim_log()
                 else:
                     with contextlib.suppress(Exception):  # the failure itself is what counts
-                        self._changes()
-                self._changing = False
+                        self._commit()
         finally:
             self.records.close()
 

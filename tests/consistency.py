@@ -12,9 +12,10 @@ from ingest.search_index import SearchIndex
 
 
 def assert_search_index_matches_chroma(index: Path, collection: str = "documents") -> None:
-    """Same chunks, same sources and vectors, and stamped with the collection's latest change."""
+    """Same chunks, same sources and vectors, stamped with the collection's latest change, and
+    equal to a search index built from scratch (see ``assert_same_as_rebuilt``)."""
     chunks = chromadb.PersistentClient(str(index / "chroma")).get_collection(collection)
-    got = chunks.get(include=["metadatas", "embeddings"])
+    got = chunks.get(include=["documents", "metadatas", "embeddings"])
     search = SearchIndex.load(index / f"search-{collection}")
     assert search is not None, "no search index beside the collection"
     db = sqlite3.connect(index / "records.sqlite")
@@ -27,3 +28,31 @@ def assert_search_index_matches_chroma(index: Path, collection: str = "documents
     for i, vector in zip(got["ids"], got["embeddings"], strict=True):
         unit = np.asarray(vector) / np.linalg.norm(vector)
         np.testing.assert_allclose(search.vectors[search.position[i]], unit, atol=1e-6)
+    rebuilt = SearchIndex.build(
+        stamp, got["ids"], got["documents"], got["metadatas"], np.asarray(got["embeddings"])
+    )
+    assert_same_as_rebuilt(search, rebuilt, got["documents"])
+
+
+def assert_same_as_rebuilt(search: SearchIndex, rebuilt: SearchIndex, texts: list[str]) -> None:
+    """Every keyword score of every chunk the same number, whatever the order of the chunks:
+    for queries made of the chunks' own opening words (and some words nobody has), the BM25
+    scores of words and pairs; and the same vectors, columns and masks, by chunk id."""
+    assert sorted(search.ids) == sorted(rebuilt.ids)
+    order = [search.position[i] for i in rebuilt.ids]  # rebuilt's order, in search's positions
+    queries = [" ".join(t.split()[:8]) for t in texts[:: max(1, len(texts) // 12)]]
+    for query in [*queries, "rare earth processing in Malaysia", "zzz qqq"]:
+        for got, want in zip(search.scores(query), rebuilt.scores(query), strict=True):
+            np.testing.assert_array_equal(got[order], want, err_msg=query)
+    for vector in rebuilt.vectors[:3]:  # the same rows; BLAS may sum a row in another order
+        np.testing.assert_allclose(
+            search.similarities(vector)[order], rebuilt.similarities(vector), rtol=0, atol=1e-6
+        )
+    for column in ("sources", "publishers", "days"):
+        np.testing.assert_array_equal(getattr(search, column)[order], getattr(rebuilt, column))
+    np.testing.assert_array_equal(search.vectors[order], rebuilt.vectors)
+    assert search.publisher_names() == rebuilt.publisher_names()
+    for name in rebuilt.publisher_names():
+        np.testing.assert_array_equal(
+            search.publisher_mask(name)[order], rebuilt.publisher_mask(name)
+        )

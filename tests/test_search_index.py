@@ -58,9 +58,14 @@ def test_unchanged_rerun_keeps_the_search_index_as_it_is(tmp_path: Path, embeddi
     _docs(folder)
     settings = IndexSettings(index_dir=index)
     ingest.ingest([folder], settings=settings, embeddings=embeddings)
-    before = (index / "search-documents" / "fields.json").stat().st_mtime_ns
+    before = _files(index / "search-documents")
     assert ingest.ingest([folder], settings=settings, embeddings=embeddings).chunks_embedded == 0
-    assert (index / "search-documents" / "fields.json").stat().st_mtime_ns == before
+    assert _files(index / "search-documents") == before
+
+
+def _files(folder: Path) -> dict[str, int]:
+    """Every file under the folder with its modification time."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
 
 
 def test_a_failed_ingestion_leaves_a_stale_index_that_the_next_search_rebuilds(
@@ -138,22 +143,27 @@ def test_chunks_stored_with_their_own_vectors_are_found_by_both_searches(
     )
 
 
-def test_an_index_from_before_the_vectors_is_rebuilt_and_the_old_folder_removed(
+def test_indexes_of_earlier_versions_are_rebuilt_and_their_files_removed(
     tmp_path: Path,
     embeddings,  # type: ignore[no-untyped-def]
 ) -> None:
-    """Earlier versions kept BM25 alone in keyword-<collection>/: such an index is rebuilt
-    with the vectors on first search, and the old folder goes."""
+    """Earlier versions kept BM25 alone in keyword-<collection>/, then a bm25s index with
+    the vectors in search-<collection>/ (fields.json, vectors.npy, words/, pairs/), rebuilt
+    whole after each change: either is rebuilt on first search, and its files go."""
     folder, index = tmp_path / "docs", tmp_path / "idx"
     _docs(folder)
     ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
-    old = index / "keyword-documents"
-    (index / "search-documents").rename(old)
-    (old / "vectors.npy").unlink()
-    assert SearchIndex.load(old) is None  # no vectors: not an index of this version
+    search = index / "search-documents"
+    shutil.rmtree(search)
+    (index / "keyword-documents" / "words").mkdir(parents=True)
+    (search / "words").mkdir(parents=True)
+    (search / "fields.json").write_text('{"stamp": "x", "ids": []}')
+    np.save(search / "vectors.npy", np.zeros((0, 384), dtype=np.float32))
+    assert SearchIndex.load(search) is None  # not an index of this version
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
-    assert not old.exists()
+    assert not (index / "keyword-documents").exists()
+    assert not any((search / name).exists() for name in ("fields.json", "vectors.npy", "words"))
     assert_search_index_matches_chroma(index)
 
 
@@ -190,7 +200,7 @@ def test_a_damaged_vectors_file_is_rebuilt_on_first_search(
     folder, index = tmp_path / "docs", tmp_path / "idx"
     _docs(folder)
     ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
-    vectors = index / "search-documents" / "vectors.npy"
+    (vectors,) = (index / "search-documents").glob("seg-*/vectors.npy")
     if damage == "truncated":
         vectors.write_bytes(b"")
     else:
