@@ -4,8 +4,10 @@ the tests start (tests/netguard/)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,10 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "us-strikes-strategic-mineral-deals-in-asia.txt"
 
 
-# Every Python process the tests start installs the same guard (tests/netguard/).
+# Every Python process the tests start installs the same guard (tests/netguard/), and logs
+# what it blocks where each test's teardown looks (_no_blocked_attempts).
+_BLOCKED_LOG = Path(tempfile.mkdtemp(prefix="netguard-")) / "blocked.log"
+os.environ[loopback_guard.LOG] = str(_BLOCKED_LOG)
 os.environ.update(loopback_guard.child_env())
 
 
@@ -68,10 +73,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_BLOCKED_LOG.parent, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Installed for the whole session, before any test or fixture opens a socket.
     loopback_guard.install()
     sys.addaudithook(_children_guarded)
+
+
+@pytest.fixture(autouse=True)
+def _no_blocked_attempts() -> Iterator[None]:
+    """A connection beyond loopback fails its test even when the code caught the error (one
+    made while no test runs, by a shared fixture's process, fails the next test)."""
+    yield
+    if attempts := loopback_guard.blocked(_BLOCKED_LOG):
+        pytest.fail(f"connections beyond loopback were attempted: {attempts}", pytrace=False)
+
+
+@pytest.fixture
+def blocked_attempts() -> Iterator[Callable[[], list[str]]]:
+    """For a test that makes blocked attempts on purpose: a call returns those logged since the
+    last one; they do not fail the test."""
+    yield lambda: loopback_guard.blocked(_BLOCKED_LOG)
+    loopback_guard.blocked(_BLOCKED_LOG)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,9 @@ try:
     outcome = "connected"
 except OSError as err:
     outcome = f"{type(err).__name__}: {err}"
-print(json.dumps({"connect": f"{connect.__module__}.{connect.__qualname__}", "outcome": outcome}))
+module = getattr(connect, "__module__", None)  # none on the C method itself
+name = f"{module}.{connect.__qualname__}" if module else connect.__qualname__
+print(json.dumps({"connect": name, "outcome": outcome}))
 """
 
 
@@ -45,7 +48,9 @@ def _closed(family: socket.AddressFamily, kind: socket.SocketKind) -> socket.soc
 
 
 @pytest.mark.parametrize("address", OUTSIDE)
-def test_outside_addresses_are_blocked_before_the_real_call(address: tuple[object, ...]) -> None:
+def test_outside_addresses_are_blocked_before_the_real_call(
+    address: tuple[object, ...], blocked_attempts: Callable[[], list[str]]
+) -> None:
     family = socket.AF_INET6 if ":" in str(address[0]) else socket.AF_INET
     tcp = _closed(family, socket.SOCK_STREAM)
     with pytest.raises(NetworkBlocked, match="only loopback is allowed"):
@@ -56,6 +61,9 @@ def test_outside_addresses_are_blocked_before_the_real_call(address: tuple[objec
         _closed(family, socket.SOCK_DGRAM).sendto(b"x", address)
     with pytest.raises(NetworkBlocked):
         _closed(family, socket.SOCK_DGRAM).sendto(b"x", 0, address)
+    logged = blocked_attempts()  # each one logged too, so that one caught and ignored is seen
+    assert len(logged) == 4 and all(line.endswith(f": {address!r}") for line in logged)
+    assert all(line.startswith(f"pid {os.getpid()} (") for line in logged)
 
 
 def test_only_loopback_counts_as_loopback() -> None:
@@ -85,9 +93,12 @@ def _probe(env: dict[str, str]) -> dict[str, str]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def test_a_child_process_has_the_guard_installed() -> None:
+def test_a_child_process_has_the_guard_installed(
+    blocked_attempts: Callable[[], list[str]],
+) -> None:
     """As the tests start their children (the environment inherited), and with a clean
-    environment given the guard's variables."""
+    environment given the guard's variables; what a child blocks is logged where the tests'
+    teardown looks."""
     guarded = {
         "connect": "loopback_guard.guarded_connect",
         "outcome": (
@@ -96,6 +107,9 @@ def test_a_child_process_has_the_guard_installed() -> None:
     }
     assert _probe(dict(os.environ)) == guarded
     assert _probe(loopback_guard.child_env({"PATH": os.environ.get("PATH", "")})) == guarded
+    logged = blocked_attempts()
+    assert len(logged) == 2 and all(line.endswith("(-c): ('192.0.2.1', 80)") for line in logged)
+    assert not any(line.startswith(f"pid {os.getpid()} ") for line in logged)
 
 
 def test_a_console_script_child_has_the_guard_installed(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
 """The tests' network guard: a connection (or datagram) to anything but loopback fails at once.
 
 It replaces ``socket.socket.connect``, ``connect_ex`` and ``sendto``; the check runs before the
-real call, so a blocked attempt never sends a packet. tests/conftest.py installs it in pytest
-and sets the environment (``child_env``) under which ``sitecustomize.py`` beside this file
-installs it in every Python process the tests start: ``python -m ingest``, ``python -m qa``,
-``bench.perf``, ``chroma run`` and their children.
+real call, so a blocked attempt never sends a packet. Each blocked attempt is also written to
+the file named by ``CITED_QA_TEST_NETGUARD_LOG``, so that one the code under test catches and
+ignores (as it would a network error) is still seen: tests/conftest.py fails the test then.
+tests/conftest.py installs the guard in pytest and sets the environment (``child_env``) under
+which ``sitecustomize.py`` beside this file installs it in every Python process the tests start:
+``python -m ingest``, ``python -m qa``, ``bench.perf``, ``chroma run`` and their children.
 
 Not covered: connections made below Python (the Rust core of ``chroma run``, Chromium; the
 browser tests watch the page's requests themselves), and name lookups (``getaddrinfo``).
@@ -15,12 +17,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
 ENABLE = "CITED_QA_TEST_NETGUARD"  # "1": sitecustomize.py installs the guard
 REPORT = "CITED_QA_TEST_NETGUARD_REPORT"  # a folder: each guarded process writes <pid> in it
+LOG = "CITED_QA_TEST_NETGUARD_LOG"  # a file: one line per blocked attempt, from any process
 
 
 class NetworkBlocked(OSError):
@@ -43,7 +47,20 @@ def is_loopback(address: object) -> bool:
 
 def _check(sock: socket.socket, address: object) -> None:
     if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address):
+        if log := os.environ.get(LOG):
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(f"pid {os.getpid()} ({' '.join(sys.argv)[:200]}): {address!r}\n")
         raise NetworkBlocked(f"test tried to reach {address!r}; only loopback is allowed")
+
+
+def blocked(log: Path) -> list[str]:
+    """The attempts logged since the last call (the log is emptied)."""
+    if not log.exists():
+        return []
+    with log.open("r+", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+        f.truncate(0)
+    return lines
 
 
 _real_connect = socket.socket.connect
@@ -82,8 +99,10 @@ def installed() -> bool:
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) with the variables that make a Python
-    child install the guard: this folder first on PYTHONPATH, and ENABLE."""
+    child install the guard: this folder first on PYTHONPATH, ENABLE, and this process's LOG."""
     env = dict(os.environ if base is None else base)
+    if LOG in os.environ:
+        env[LOG] = os.environ[LOG]
     rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(FOLDER)]
     env["PYTHONPATH"] = os.pathsep.join([str(FOLDER), *rest])
     env[ENABLE] = "1"
