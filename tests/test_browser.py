@@ -262,6 +262,7 @@ def test_planted_markup_in_a_document_is_shown_as_text_and_runs_nothing(
     open_app(page, app_url)
     assert page.evaluate("Array.isArray(window.__images)")
     ask(page, "Who founded the Kestrel Bay harbour pilot service?")
+    _assert_nothing_ran(page)
     answer = last_answer(page)
     expect(answer.locator(".qa-text")).to_contain_text(
         "<script>window.__pwned = 'script'; alert('script')</script>"
@@ -273,12 +274,16 @@ def test_planted_markup_in_a_document_is_shown_as_text_and_runs_nothing(
     page.get_by_role("tab", name="Documents").click()
     expect(page.locator("#qa-documents")).to_contain_text("Harbour notes <script>")
     page.get_by_role("tab", name="Chat").click()
-    # Every image the page ever held has loaded or failed: an onerror handler has run by now.
-    page.wait_for_function("window.__images.every((seen) => seen.settled)")
-    assert page.evaluate("window.__pwned") is None
+    _assert_nothing_ran(page)
     for where in ("#qa-chat", "#qa-sources", "#qa-documents"):
         assert page.locator(f"{where} script, {where} img").count() == 0
     assert watched.dialogs == []
+
+
+def _assert_nothing_ran(page: Page) -> None:
+    # Every image the page ever held has loaded or failed: an onerror handler has run by now.
+    page.wait_for_function("window.__images.every((seen) => seen.settled)")
+    assert page.evaluate("window.__pwned") is None
 
 
 def _china_with_a_made_up_sentence(body: dict[str, Any]) -> Scripted:
