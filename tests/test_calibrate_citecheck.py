@@ -29,39 +29,39 @@ def _window(phrase: str) -> str:
     return next(p.strip() for p in SEED.split("\n\n") if phrase in p)
 
 
+def _group(article: int, split: str, phrase: str, *claims: tuple[bool, str, str]) -> dict[str, Any]:
+    """One passage of the case file, with its (supported, kind, sentence) claims."""
+    return {
+        "article": article,
+        "split": split,
+        "passage": _window(phrase),
+        "claims": [{"supported": s, "kind": k, "sentence": t} for s, k, t in claims],
+    }
+
+
 def _cases(check_label: bool) -> list[dict[str, Any]]:
     off_topic = "The Dolphins beat the Commanders 45 to 15 on Sunday."
     return [
-        {
-            "article": 1,
-            "split": "calibrate",
-            "passage": _window(CHINA),
-            "claims": [
-                {"supported": True, "kind": "verbatim", "sentence": CHINA + "."},
-                {"supported": False, "kind": "off-topic", "sentence": off_topic},
-                {"supported": False, "kind": "number", "sentence": CHINA.replace("70", "95")},
-            ],
-        },
-        {
-            "article": 2,
-            "split": "calibrate",
-            "passage": _window(LYNAS),
-            "claims": [
-                {"supported": True, "kind": "verbatim", "sentence": LYNAS + "."},
-                {"supported": False, "kind": "off-topic", "sentence": off_topic},
-            ],
-        },
-        {
-            "article": 3,
-            "split": "check",
-            "passage": _window(LYNAS),
-            "claims": [
-                {"supported": True, "kind": "verbatim", "sentence": LYNAS + "."},
-                # Right when labelled unsupported; the check reports it wrong otherwise.
-                {"supported": check_label, "kind": "off-topic", "sentence": off_topic},
-                {"supported": False, "kind": "off-topic", "sentence": RECIPE},
-            ],
-        },
+        _group(
+            1,
+            "calibrate",
+            CHINA,
+            (True, "verbatim", CHINA + "."),
+            (False, "off-topic", off_topic),
+            (False, "number", CHINA.replace("70", "95")),
+        ),
+        _group(
+            2, "calibrate", LYNAS, (True, "verbatim", LYNAS + "."), (False, "off-topic", off_topic)
+        ),
+        _group(
+            3,
+            "check",
+            LYNAS,
+            (True, "verbatim", LYNAS + "."),
+            # Right when labelled unsupported; the check reports it wrong otherwise.
+            (check_label, "off-topic", off_topic),
+            (False, "off-topic", RECIPE),
+        ),
     ]
 
 
