@@ -18,6 +18,8 @@ import pytest
 from ingest.settings import SettingsError
 from qa import Assistant, Settings
 
+pytestmark = pytest.mark.slow  # trains the tiny model (seconds; half a minute on busy cores)
+
 QUESTION = "Which company is the largest rare earth supplier outside China?"
 
 
