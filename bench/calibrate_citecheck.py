@@ -8,7 +8,7 @@ the bundled MiniLM; the pair with the best ROC AUC (then balanced accuracy) is c
 its best threshold. The script prints the grid, the threshold table, the figures on the check
 split by kind of sentence, and how long a check takes.
 
-    python -m bench.calibrate_citecheck
+    python -m bench.calibrate_citecheck [--cases FILE]
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ CONTEXT_WEIGHTS = (0.0, 0.25, 0.5)
 THRESHOLDS = np.round(np.arange(0.30, 0.801, 0.025), 3)
 
 
-def load_cases() -> list[dict[str, Any]]:
+def load_cases(path: Path = CASES) -> list[dict[str, Any]]:
     """One row per sentence: its passage, label, kind and split."""
     rows = []
-    for i, group in enumerate(yaml.safe_load(CASES.read_text(encoding="utf-8"))):
+    for i, group in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))):
         text = group["passage"]
         passage = Passage(
             id=f"case-{i}",
@@ -82,12 +82,21 @@ def best_threshold(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
     return t, acc
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
-    rows = load_cases()
+    parser.add_argument(
+        "--cases",
+        type=Path,
+        default=CASES,
+        help="YAML (default: bench/calibration/citecheck_cases.yaml)",
+    )
+    args = parser.parse_args(argv)
+    rows = load_cases(args.cases)
     calib = [r for r in rows if r["split"] == "calibrate"]
     held = [r for r in rows if r["split"] == "check"]
+    for name, split in (("calibrate", calib), ("check", held)):
+        if {r["supported"] for r in split} != {True, False}:  # no AUC, no accuracy without both
+            parser.error(f"split {name!r} needs both supported and unsupported sentences")
     label = np.array([r["supported"] for r in calib])
     embeddings = make_embeddings(Settings())
     vectors = SentenceVectors(embeddings, size=100_000)  # each text embedded once for the grid

@@ -1,14 +1,21 @@
-"""Shared fixtures. The network is blocked outside loopback for every test (see _guard_network)."""
+"""Shared fixtures. The network is blocked outside loopback for every test and every process
+the tests start (tests/netguard/)."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
-from collections.abc import Iterator
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from .netguard import loopback_guard
+from .netguard.loopback_guard import NetworkBlocked
+
+__all__ = ["NetworkBlocked"]  # for tests/test_network_guard.py
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -28,38 +35,22 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "us-strikes-strategic-mineral-deals-in-asia.txt"
 
 
-class NetworkBlocked(OSError):
-    """A test tried to reach beyond this machine."""
+# Every Python process the tests start installs the same guard (tests/netguard/), and logs
+# what it blocks where each test's teardown looks (_no_blocked_attempts).
+_BLOCKED_LOG = Path(tempfile.mkdtemp(prefix="netguard-")) / "blocked.log"
+os.environ[loopback_guard.LOG] = str(_BLOCKED_LOG)
+os.environ.update(loopback_guard.child_env())
 
 
-def _is_loopback(address: object) -> bool:
-    host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, bytes):
-        host = host.decode()
-    if not isinstance(host, str):
-        return False
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost would need DNS: outside world
-
-
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-
-
-def _guarded_connect(self: socket.socket, address: object) -> None:
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkBlocked(f"test tried to connect to {address!r}; only loopback is allowed")
-    return _real_connect(self, address)  # type: ignore[arg-type]
-
-
-def _guarded_connect_ex(self: socket.socket, address: object) -> int:
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkBlocked(f"test tried to connect to {address!r}; only loopback is allowed")
-    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+def _children_guarded(event: str, args: tuple[object, ...]) -> None:
+    """Audit hook: a process started with an environment that would leave it unguarded fails."""
+    if event == "subprocess.Popen":
+        env = args[3]
+        if not loopback_guard.guards(os.environ if env is None else env):  # type: ignore[arg-type]
+            raise RuntimeError(
+                f"{args[1]!r} was started without the network guard: build its environment "
+                "with tests.netguard.loopback_guard.child_env(...)"
+            )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,10 +74,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_BLOCKED_LOG.parent, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Installed for the whole session, before any test or fixture opens a socket.
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    loopback_guard.install()
+    sys.addaudithook(_children_guarded)
+
+
+@pytest.fixture(autouse=True)
+def _no_blocked_attempts() -> Iterator[None]:
+    """A connection beyond loopback fails its test even when the code caught the error (one
+    made while no test runs, by a shared fixture's process, fails the next test)."""
+    yield
+    if attempts := loopback_guard.blocked(_BLOCKED_LOG):
+        pytest.fail(f"connections beyond loopback were attempted: {attempts}", pytrace=False)
+
+
+@pytest.fixture
+def blocked_attempts() -> Iterator[Callable[[], list[str]]]:
+    """For a test that makes blocked attempts on purpose: a call returns those logged since the
+    last one; they do not fail the test."""
+    yield lambda: loopback_guard.blocked(_BLOCKED_LOG)
+    loopback_guard.blocked(_BLOCKED_LOG)
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ handler, access rules. The page itself is driven in a real browser in test_brows
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_api_answers_with_citations_as_json(api: Client) -> None:
     assert "passages" not in answer
 
 
-def test_api_takes_history_mode_and_passages(api: Client) -> None:
+def test_api_takes_history_mode_and_passages(api: Client, seed_assistant: Assistant) -> None:
     history = [
         {
             "role": "user",
@@ -71,6 +72,34 @@ def test_api_takes_history_mode_and_passages(api: Client) -> None:
     assert "Malaysia" in answer["text"]
     refused = api.predict(question="Who won the 2022 FIFA World Cup?", api_name="/ask")
     assert refused["refused"] is True and refused["citations"] == []
+
+
+def _in_process(assistant: Assistant, question: str, mode: str, passages: int) -> dict[str, Any]:
+    """The answer of ``assistant`` with these settings, as /ask returns it."""
+    data = assistant.configured(mode, passages).ask(question).to_dict()
+    del data["passages"]
+    return _rounded(json.loads(json.dumps(data)))
+
+
+def _rounded(answer: dict[str, Any]) -> dict[str, Any]:
+    for c in answer["citations"]:
+        c["score"] = round(c["score"], 4)
+    return answer
+
+
+def test_api_mode_and_passages_change_the_answer(api: Client, seed_assistant: Assistant) -> None:
+    """Each parameter gives what the assistant answers with that setting, and not the default
+    answer (the question is one whose answer draws on more than the best passage)."""
+    question = "Why would building new mines outside China be difficult?"
+    default = _rounded(api.predict(question=question, api_name="/ask"))
+    assert default == _in_process(seed_assistant, question, "auto", 6)
+    one = _rounded(api.predict(question=question, passages=1, api_name="/ask"))
+    assert one == _in_process(seed_assistant, question, "auto", 1) != default
+    best = seed_assistant.retrieve(question, k=1)[0]  # everything quoted comes from it
+    assert all(best.start <= c["start"] < c["end"] <= best.end for c in one["citations"])
+    insisting = _rounded(api.predict(question=question, mode="llm", api_name="/ask"))
+    assert insisting == _in_process(seed_assistant, question, "llm", 6) != default
+    assert "QA_ANSWER_MODE=llm" in insisting["notice"] and default["notice"] == ""
 
 
 @pytest.mark.parametrize(

@@ -230,11 +230,39 @@ def test_an_uploaded_file_is_listed_answered_from_and_deleted(
     expect(page.locator("#qa-documents tr", has_text="ships.pdf")).to_have_count(0)
 
 
+# Installed before the page's own scripts: every <img> that ever enters the page (even if
+# taken out again) gets load and error listeners as it is inserted, before its fetch can end
+# (observers run as microtasks), so a test can wait until each one has loaded or failed; a
+# listener added then runs after the element's own onerror attribute.
+IMAGE_WATCH = """
+window.__images = [];
+new MutationObserver((records) => {
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      const found = node.matches("img") ? [node] : [...node.querySelectorAll("img")];
+      for (const img of found) {
+        if (window.__images.some((seen) => seen.img === img)) continue;
+        const seen = { img, settled: false };
+        const settle = () => { seen.settled = true; };
+        img.addEventListener("load", settle);
+        img.addEventListener("error", settle);
+        window.__images.push(seen);
+      }
+    }
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+
 def test_planted_markup_in_a_document_is_shown_as_text_and_runs_nothing(
     page: Page, app_url: str, watched: Watched
 ) -> None:
+    page.add_init_script(IMAGE_WATCH)
     open_app(page, app_url)
+    assert page.evaluate("Array.isArray(window.__images)")
     ask(page, "Who founded the Kestrel Bay harbour pilot service?")
+    _assert_nothing_ran(page)
     answer = last_answer(page)
     expect(answer.locator(".qa-text")).to_contain_text(
         "<script>window.__pwned = 'script'; alert('script')</script>"
@@ -246,11 +274,16 @@ def test_planted_markup_in_a_document_is_shown_as_text_and_runs_nothing(
     page.get_by_role("tab", name="Documents").click()
     expect(page.locator("#qa-documents")).to_contain_text("Harbour notes <script>")
     page.get_by_role("tab", name="Chat").click()
-    page.wait_for_timeout(500)  # an onerror handler would have fired by now
-    assert page.evaluate("window.__pwned") is None
+    _assert_nothing_ran(page)
     for where in ("#qa-chat", "#qa-sources", "#qa-documents"):
         assert page.locator(f"{where} script, {where} img").count() == 0
     assert watched.dialogs == []
+
+
+def _assert_nothing_ran(page: Page) -> None:
+    # Every image the page ever held has loaded or failed: an onerror handler has run by now.
+    page.wait_for_function("window.__images.every((seen) => seen.settled)")
+    assert page.evaluate("window.__pwned") is None
 
 
 def _china_with_a_made_up_sentence(body: dict[str, Any]) -> Scripted:

@@ -189,37 +189,68 @@ def test_a_second_ingestion_is_turned_away_while_one_runs(tmp_path: Path, embedd
     assert ingest.delete_documents(["a.txt"], settings, embeddings) == ({"a.txt": 1}, [])
 
 
-def test_two_ingestions_started_together_leave_a_clean_index(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+def test_two_ingestions_started_together_are_kept_apart(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
+    """Both start at once. The first to embed holds the lock: it is paused there (SIGSTOP), so
+    the other cannot merely come after it: it must be turned away, naming the holder (a lock
+    that does nothing lets it ingest meanwhile). Resumed, the first completes a clean index."""
     folder, index, clean = tmp_path / "docs", tmp_path / "idx", tmp_path / "clean"
     _write_corpus(folder)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "ingest", "-q", str(folder)],
+            [sys.executable, "-m", "ingest", str(folder)],  # with progress bars, on stderr
             cwd=ROOT,
             env=_env(index),
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            text=True,
         )
         for _ in range(2)
     ]
-    results: list[tuple[int, str]] = []
+    errors = [b"", b""]
+    paused: list[int] = []  # which one was paused while embedding
+    choosing = threading.Lock()
+    embedding = threading.Event()
 
-    def wait(p: subprocess.Popen[str]) -> None:
-        out, err = p.communicate(timeout=600)
-        results.append((p.returncode, out + err))
+    def watch(i: int) -> None:
+        stream = procs[i].stderr
+        assert stream is not None
+        while chunk := stream.read1(4096):  # type: ignore[attr-defined]
+            errors[i] += chunk
+            if _EMBEDDED.search(errors[i].decode(errors="replace")):
+                with choosing:
+                    if not paused:
+                        os.kill(procs[i].pid, signal.SIGSTOP)
+                        paused.append(i)
+                        embedding.set()
 
-    threads = [threading.Thread(target=wait, args=(p,)) for p in procs]
+    threads = [threading.Thread(target=watch, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
-    # One of them ran; the other either was turned away (exit 2, with the reason) or, if it
-    # reached the lock after the first finished, found nothing left to do.
-    assert sorted(code for code, _ in results) in ([0, 0], [0, 2])
-    for code, output in results:
-        assert "Traceback" not in output
-        if code == 2:
-            assert "another ingestion is writing to the index" in output
+    try:
+        assert embedding.wait(600), f"neither run reached embedding: {errors}"
+        holder, other = procs[paused[0]], procs[1 - paused[0]]
+        try:
+            code = other.wait(timeout=120)  # turned away at once; not left waiting
+        except subprocess.TimeoutExpired:
+            code = None
+        threads[1 - paused[0]].join(timeout=60)
+        said = errors[1 - paused[0]].decode(errors="replace")
+        assert code == 2, (
+            f"the second run was not turned away while the first held the lock: {said}"
+        )
+        assert f"another ingestion is writing to the index in {index} (pid {holder.pid}, " in said
+        assert "Traceback" not in said
+        os.kill(holder.pid, signal.SIGCONT)
+        assert holder.wait(timeout=600) == 0, errors[paused[0]].decode(errors="replace")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()  # also a paused one
+                proc.wait()
+        for t in threads:
+            t.join()
+        for proc in procs:
+            assert proc.stderr is not None
+            proc.stderr.close()
+    assert "Traceback" not in errors[paused[0]].decode(errors="replace")
     _clean(folder, clean, embeddings)
     assert_same_index(index, clean)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,12 +203,47 @@ def test_random_bytes_in_a_text_file_are_reported(tmp_path: Path) -> None:
         read_path(path)
 
 
+_never_opened: set[str] = set()  # paths whose opening fails the test (_refuse_opening)
+_hook: list[bool] = []  # the audit hook is installed (once: hooks cannot be removed)
+
+
+def _refuse_opening(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: any open of a watched path, by any API, raises before a byte is read."""
+    path = args[0] if event == "open" and _never_opened else None
+    if isinstance(path, str | bytes | os.PathLike) and os.fsdecode(path) in _never_opened:
+        raise AssertionError(f"{os.fsdecode(path)} was opened")
+
+
+@contextmanager
+def never_opened(path: Path) -> Iterator[None]:
+    if not _hook:
+        sys.addaudithook(_refuse_opening)  # idle while no path is watched
+        _hook.append(True)
+    _never_opened.add(str(path))
+    try:
+        yield
+    finally:
+        _never_opened.discard(str(path))
+
+
 def test_oversized_files_are_refused_before_being_read(tmp_path: Path) -> None:
-    path = tmp_path / "big.txt"
-    path.write_text("word " * 300_000)  # 1.5 MB
-    with pytest.raises(LoadError, match=r"file is 1\.5 MB, over the 1 MB limit \(QA_MAX_FILE_MB\)"):
-        file_sha256(path, max_bytes=1_000_000)
-    assert file_sha256(path, max_bytes=2_000_000)[0].startswith(b"word")
+    """A sparse 64 GB file (no disk used), larger than this machine's memory, is refused by its
+    size without being opened; one under the limit is read."""
+    big = tmp_path / "big.txt"
+    with big.open("wb") as f:
+        f.truncate(64 * 10**9)
+    with (
+        never_opened(big),
+        pytest.raises(
+            LoadError, match=r"file is 64000\.0 MB, over the 1 MB limit \(QA_MAX_FILE_MB\)"
+        ),
+    ):
+        file_sha256(big, max_bytes=1_000_000)
+    small = tmp_path / "small.txt"
+    small.write_text("word " * 300_000)  # 1.5 MB
+    with pytest.raises(LoadError, match=r"file is 1\.5 MB, over the 1 MB limit"):
+        file_sha256(small, max_bytes=1_000_000)
+    assert file_sha256(small, max_bytes=2_000_000)[0].startswith(b"word")
 
 
 def test_include_and_exclude_globs(tmp_path: Path) -> None:

@@ -199,7 +199,8 @@ def test_progress_is_reported_per_stage(tmp_path: Path) -> None:
 def test_a_question_is_encoded_on_query_threads_and_the_count_restored() -> None:
     """embed_query runs torch on QUERY_THREADS threads (far faster on busy shared cores), gives
     the vector embed_documents gives, and leaves the process's thread count as it found it,
-    also when encoding fails."""
+    also when encoding fails. The process starts from another count than QUERY_THREADS,
+    whatever the machine's cores (on one core torch's default would be QUERY_THREADS itself)."""
     import torch
 
     from ingest.embeddings import QUERY_THREADS, torch_threads
@@ -211,23 +212,28 @@ def test_a_question_is_encoded_on_query_threads_and_the_count_restored() -> None
             seen.append(torch.get_num_threads())
             return super().embed_documents(texts)
 
-    before = torch.get_num_threads()
-    model = Recording()
-    question = "What share of rare earth processing does China control?"
-    vector = model.embed_query(question)
-    assert seen == [QUERY_THREADS] and torch.get_num_threads() == before
-    assert vector == pytest.approx(model.embed_documents([question])[0], abs=1e-5)
-    assert seen[-1] == before  # a batch keeps the process's count
-    inside: list[int] = []
+    default = torch.get_num_threads()
+    before = QUERY_THREADS + 1
+    torch.set_num_threads(before)
+    try:
+        model = Recording()
+        question = "What share of rare earth processing does China control?"
+        vector = model.embed_query(question)
+        assert seen == [QUERY_THREADS] and torch.get_num_threads() == before
+        assert vector == pytest.approx(model.embed_documents([question])[0], abs=1e-5)
+        assert seen[-1] == before  # a batch keeps the process's count
+        inside: list[int] = []
 
-    def failing() -> None:
-        with torch_threads(before + 1):
-            inside.append(torch.get_num_threads())
-            raise RuntimeError("boom")
+        def failing() -> None:
+            with torch_threads(QUERY_THREADS):
+                inside.append(torch.get_num_threads())
+                raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError, match="boom"):
-        failing()
-    assert inside == [before + 1] and torch.get_num_threads() == before
+        with pytest.raises(RuntimeError, match="boom"):
+            failing()
+        assert inside == [QUERY_THREADS] and torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(default)
 
 
 def test_chunks_are_embedded_in_batches_of_like_length_and_every_document_recorded(

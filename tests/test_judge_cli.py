@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,4 +128,11 @@ def test_pytest_eval_judge_option(llm_server: LLMServer, seed_index: Path, tmp_p
     assert "FAILED tests/eval/test_seed_eval.py::test_judge_figures" in harsh.stdout
     assert "'judge_faithfulness': 0.0" in harsh.stdout
 
-    # Without the option, the suite's own run shows test_judge_figures skipped with why.
+    # Without the option: test_judge_figures is skipped, saying why, and no judge is asked.
+    asked = len(llm_server.requests)
+    plain = _run(*args, "--eval-cases", str(cases), **env)
+    assert plain.returncode == 0, plain.stdout[-3000:]
+    skipped = r"SKIPPED \[1\] tests/eval/test_seed_eval\.py:\d+: LLM judge skipped: not asked for"
+    assert re.search(skipped, plain.stdout), plain.stdout[-3000:]
+    assert "PASSED tests/eval/test_seed_eval.py::test_judge_figures" not in plain.stdout
+    assert len(llm_server.requests) == asked

@@ -129,11 +129,33 @@ def test_another_model_is_refused_for_ingesting_and_for_querying(
         "embedding_model": "sentence-transformers:all-MiniLM-L6-v2",
         "embedding_dimension": 384,
     }
-    other = Assistant(Settings(index_dir=index), embeddings=DeterministicFakeEmbedding(size=384))
+    before = _contents(index)
+    other_model = DeterministicFakeEmbedding(size=384)  # same size: only the model tells
+    (folder / "c.txt").write_text("A third document arrives.")
+    with pytest.raises(
+        ingest.IndexMismatchError, match=r"built with sentence-transformers.*--reindex"
+    ):
+        ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=other_model)
+    assert _contents(index) == before  # nothing written with the other model
+    other = Assistant(Settings(index_dir=index), embeddings=other_model)
     with pytest.raises(
         ingest.IndexMismatchError, match=r"built with sentence-transformers.*--reindex"
     ):
         other.ask("What about apples?")
+
+
+def _contents(index: Path) -> tuple[object, ...]:
+    """The chunks (ids, texts, vectors) and document records of an index."""
+    got = (
+        chromadb.PersistentClient(str(index / "chroma"))
+        .get_collection("documents")
+        .get(include=["documents", "embeddings"])
+    )
+    db = sqlite3.connect(index / "records.sqlite")
+    records = sorted(db.execute("SELECT source, sha256, fingerprint, chunks FROM documents"))
+    db.close()
+    vectors = [[round(float(x), 6) for x in v] for v in got["embeddings"]]
+    return got["ids"], got["documents"], vectors, records
 
 
 def test_vectors_of_another_size_are_refused_for_ingesting_and_for_querying(tmp_path: Path) -> None:

@@ -71,9 +71,14 @@ def test_empty_or_absurdly_long_questions_are_rejected(
 
 
 def test_retrieve_returns_exact_passages_best_first(seed_assistant: Assistant) -> None:
-    passages = seed_assistant.retrieve("Lynas Rare Earths operations in Malaysia", k=3)
-    assert 1 <= len(passages) <= 3
-    assert [p.score for p in passages] == sorted((p.score for p in passages), reverse=True)
+    question = "Lynas Rare Earths operations in Malaysia"
+    passages = seed_assistant.retrieve(question, k=3)
+    everything = seed_assistant.retrieve(question, k=10)
+    assert len(everything) == 4  # the seed index's chunks, each once
+    assert len({p.id for p in everything}) == 4 and len(passages) == 3
+    assert [p.id for p in passages] == [p.id for p in everything[:3]]  # the best 3
+    assert [p.score for p in everything] == sorted((p.score for p in everything), reverse=True)
+    assert everything[0].score > everything[-1].score
     assert "Lynas" in passages[0].text
     for p in passages:
         assert SEED_TEXT[p.start : p.end] == p.text

@@ -22,6 +22,7 @@ import ingest
 from qa import Assistant, Settings
 
 from .conftest import ROOT, SEED_FILE, SEEDS
+from .netguard import loopback_guard
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +51,8 @@ def chroma_server(tmp_path: Path) -> Iterator[Server]:
     """A real Chroma server (the ``chroma`` command of the installed chromadb)."""
     port = _free_port()
     log = (tmp_path / "chroma.log").open("wb")
+    guard_report = tmp_path / "guard-report"
+    guard_report.mkdir()
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "chroma"),
@@ -61,6 +64,7 @@ def chroma_server(tmp_path: Path) -> Iterator[Server]:
             "--port",
             str(port),
         ],
+        env={**os.environ, loopback_guard.REPORT: str(guard_report)},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -75,6 +79,8 @@ def chroma_server(tmp_path: Path) -> Iterator[Server]:
         assert proc.poll() is None and time.monotonic() < deadline, "chroma run did not start"
         time.sleep(0.2)
     try:
+        # The console script's Python installed the tests' network guard (tests/netguard/).
+        assert (guard_report / str(proc.pid)).read_text() == "guarded\n"
         yield server
     finally:
         server.stop()
