@@ -29,11 +29,12 @@ from qa import Passage, Settings
 from qa.citecheck import SentenceVectors, Weights, check, sentence_support
 
 CASES = Path(__file__).with_name("calibration") / "citecheck_cases.yaml"
-EMBEDDING_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)
+EMBEDDING_WEIGHTS = (0.4, 0.5, 0.6)
 NUMBER_PENALTIES = (0.5, 0.7, 1.0)
 NAME_WEIGHTS = (1.0, 2.0, 3.0)
 NEGATION_PENALTIES = (0.8, 1.0)
-CONTEXT_WEIGHTS = (0.0, 0.25, 0.5)
+CONTEXT_WEIGHTS = (0.25, 0.5)
+NAME_PENALTIES = (0.5, 0.7, 0.85, 1.0)
 THRESHOLDS = np.round(np.arange(0.30, 0.801, 0.025), 3)
 
 
@@ -103,10 +104,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"cases: {len(calib)} calibrate ({label.sum()} supported), {len(held)} check")
 
     print("\n== grid on the calibrate split: ROC AUC, best balanced accuracy (at threshold)")
-    print("embedding  number penalty  name weight  negation penalty  context  AUC    accuracy")
+    print(
+        "embedding  number penalty  name weight  negation penalty  context  name penalty  "
+        "AUC    accuracy"
+    )
     results = {}
     for grid in itertools.product(
-        EMBEDDING_WEIGHTS, NUMBER_PENALTIES, NAME_WEIGHTS, NEGATION_PENALTIES, CONTEXT_WEIGHTS
+        EMBEDDING_WEIGHTS,
+        NUMBER_PENALTIES,
+        NAME_WEIGHTS,
+        NEGATION_PENALTIES,
+        CONTEXT_WEIGHTS,
+        NAME_PENALTIES,
     ):
         s = scores(calib, vectors, Weights(*grid))
         a = auc(s[label], s[~label])
@@ -114,12 +123,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         results[grid] = (round(a, 3), round(acc, 3), t)
     ranked = sorted(results.items(), key=lambda kv: (kv[1][0], kv[1][1]), reverse=True)
     for grid, (a, acc, t) in ranked[:10]:
-        print("{:<10} {:<15} {:<12} {:<17} {:<8}".format(*grid) + f" {a:.3f}  {acc:.3f} ({t:.3f})")
+        print(
+            "{:<10} {:<15} {:<12} {:<17} {:<8} {:<13}".format(*grid)
+            + f" {a:.3f}  {acc:.3f} ({t:.3f})"
+        )
     print(f"... {len(ranked) - 10} more; worst: {ranked[-1][0]} AUC {ranked[-1][1][0]:.3f}")
     w = Weights()
     current = Settings().support_threshold
     a, acc, t = results.get(
-        (w.embedding, w.number_penalty, w.name_weight, w.negation_penalty, w.context), (0, 0, 0)
+        (
+            w.embedding,
+            w.number_penalty,
+            w.name_weight,
+            w.negation_penalty,
+            w.context,
+            w.name_penalty,
+        ),
+        (0, 0, 0),
     )
     print(f"current: {w}, threshold {current} (grid: AUC {a:.3f}, best threshold {t:.3f})")
 

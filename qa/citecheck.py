@@ -40,6 +40,9 @@ EMBEDDING_WEIGHT = 0.5  # of the support score; the rest is weighted word covera
 NUMBER_PENALTY = 0.7  # support kept by a sentence stating a number its passage does not
 NAME_WEIGHT = 1.0  # a capitalised word (a name, mostly) counts this many times in the coverage
 NEGATION_PENALTY = 0.8  # support kept by a negated sentence whose passage sentence is not
+# Support kept by a sentence naming someone or something its passage sentence does not: a
+# quote given to the wrong person, a country added to a list.
+NAME_PENALTY = 0.7
 # A word found elsewhere in the cited passage counts this much: "Lewis ... The two met ..."
 CONTEXT_WEIGHT = 0.5
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
@@ -146,6 +149,7 @@ class Weights:
     name_weight: float = NAME_WEIGHT
     negation_penalty: float = NEGATION_PENALTY
     context: float = CONTEXT_WEIGHT
+    name_penalty: float = NAME_PENALTY
 
 
 def coverage(
@@ -170,6 +174,8 @@ def support(claim: Claim, similarity: float, cover: float, unit: _Unit, w: Weigh
         score *= w.number_penalty
     if claim.negated and not unit.negated:  # "X was never used" against "X was used"
         score *= w.negation_penalty
+    if claim.names - unit.terms:  # "Xi Jinping declared …" against "Trump … declared …"
+        score *= w.name_penalty
     return score
 
 

@@ -38,7 +38,7 @@ class Claim:
     text: str  # the answer sentence without markers
     terms: frozenset[str]
     numbers: frozenset[str]
-    names: frozenset[str]  # terms of its capitalised words
+    names: frozenset[str]  # terms of its capitalised words (but the first)
     negated: bool
     cites: list[int] = field(default_factory=list)  # passage indexes, in order, no repeats
     # (start, end) of each of its markers in the text, and the passage index (None: removed)
@@ -47,7 +47,9 @@ class Claim:
 
 
 def _claim(text: str) -> Claim:
-    names = frozenset(terms(" ".join(_NAME.findall(text))))
+    # Not the first word: every sentence starts with a capital, name or not.
+    capitalised = [m.group(0) for m in _NAME.finditer(text) if m.start() > 0]
+    names = frozenset(terms(" ".join(capitalised)))
     content = frozenset(terms(text)) - _META
     negated = is_negated(text)
     return Claim(text, content, numbers(text), names & content, negated)

@@ -1,7 +1,12 @@
-"""Whether an answer written by the model is grounded in the passages it cites.
+"""Whether an answer written by the model is grounded in the passages: what to show of it.
 
-Every sentence is checked against the passages it cites (``citecheck``); what the passages do
-not support is marked, and an answer with no supported claim is refused.
+Every sentence is cited to the passage sentence that supports it, or to none (``citecheck``).
+Then, for the answer as a whole:
+- the model said the passages do not answer (``NOT_IN_DOCUMENTS``): a refusal;
+- no sentence is supported: the answer is not shown as the model wrote it; the caller quotes
+  the documents instead (which refuses when they do not answer), saying why in the notice;
+- some sentences are supported: shown, the unsupported ones marked (``unsupported``).
+Not handled: a supported sentence that does not answer the question (see docs/citecheck.md).
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from . import citecheck
 from .settings import Settings
 from .types import Citation, Passage
 
+UNSUPPORTED_NOTICE = (
+    "The model's answer is not supported by the documents ({}); this answer is quoted from them."
+)
+_SHOWN_CHARS = 200  # of the model's unsupported answer, in the notice
+
 
 @dataclass(frozen=True)
 class Grounded:
@@ -20,7 +30,7 @@ class Grounded:
     citations: list[Citation]
     unsupported: list[str]
     refused: bool
-    notice: str = ""
+    quote_instead: str = ""  # non-empty: show the quoted answer, with this notice
 
 
 def check(
@@ -30,4 +40,16 @@ def check(
     settings: Settings,
 ) -> Grounded:
     checked = citecheck.check(reply, passages, vectors, settings.support_threshold)
-    return Grounded(checked.text, checked.citations, checked.unsupported, checked.refused)
+    grounded = Grounded(checked.text, checked.citations, checked.unsupported, checked.refused)
+    if checked.refused or checked.citations or not checked.unsupported:
+        return grounded
+    said = " ".join(checked.unsupported)
+    if len(said) > _SHOWN_CHARS:
+        said = said[: _SHOWN_CHARS - 1].rstrip() + "…"
+    return Grounded(
+        checked.text,
+        [],
+        checked.unsupported,
+        refused=False,
+        quote_instead=UNSUPPORTED_NOTICE.format(f"“{said}”"),
+    )

@@ -33,8 +33,10 @@ from .settings import Settings
 from .types import Passage
 
 NOT_IN_DOCUMENTS = "NOT_IN_DOCUMENTS"  # the answer prompt's reply when the passages do not answer
-# The answer prompt fences passages between <<<PASSAGES and PASSAGES>>>.
+# The answer prompt fences passages between <<<PASSAGES and PASSAGES>>>, each under a header
+# "[n] title (source)".
 _FENCE = re.compile(r"<{3,}|>{3,}")
+_MARKER = re.compile(r"\[\s*(\d+)\s*\]")
 _LEAD_IN = re.compile(r"^\s*(?:standalone question|rewritten question|question)\s*:\s*", re.I)
 _HISTORY_TURNS = 6  # messages of the conversation shown to the condense prompt
 _HISTORY_CHARS = 1500  # of each message: enough to name what a follow-up refers to
@@ -125,8 +127,10 @@ def with_timeout(model: BaseChatModel, seconds: float) -> Runnable[Any, Any]:
 
 
 def _unfenced(text: str) -> str:
-    """Text that cannot close the passage fence early (a document might try)."""
-    return _FENCE.sub(lambda m: m.group(0)[:2], text)
+    """Text that can neither close the passage fence early nor pass for a passage of its own:
+    a document's "[2] Fake passage (fake.md)" line, or its footnote marks, become "(2)", so
+    that every [n] the model sees is one of ours."""
+    return _MARKER.sub(r"(\1)", _FENCE.sub(lambda m: m.group(0)[:2], text))
 
 
 def answer_messages(

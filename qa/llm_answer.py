@@ -98,12 +98,14 @@ def _write(parts: Parts, query: str, deadline: Deadline, streaming: bool) -> Ite
         yield parts.quote(query, FALLBACK_NOTICE.format("its reply was empty"), passages)
         return
     checked = grounding.check(reply, passages, parts.vectors, parts.settings)
+    if checked.quote_instead:
+        yield parts.quote(query, checked.quote_instead, passages)
+        return
     yield Answer(
         text=checked.text,
         citations=checked.citations,
         refused=checked.refused,
         mode="llm",
-        notice=checked.notice,
         model=parts.llm.name,
         query=query,
         passages=passages,

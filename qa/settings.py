@@ -62,7 +62,7 @@ class Settings(IndexSettings):
     # Calibrated by bench/calibrate_citecheck.py on the cases in bench/calibration/ (output in
     # docs/citecheck.md): a cited sentence scoring below this is listed as unsupported.
     support_threshold: float = Field(
-        0.65, ge=0, le=1, description="Least support score of a cited answer sentence."
+        0.60, ge=0, le=1, description="Least support score of a cited answer sentence."
     )
     reranker: str | None = Field(
         None, description="Cross-encoder folder or cached name; reorders the best candidates."

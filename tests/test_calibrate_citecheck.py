@@ -74,7 +74,7 @@ def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], check_label: bool) 
 
 @pytest.fixture
 def small_grid(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Two values per weight (the current one and half of it): 32 points instead of 270."""
+    """Two values per weight (the current one and half of it): 64 points instead of 432."""
     current = Weights()
     for name, value in [
         ("EMBEDDING_WEIGHTS", current.embedding),
@@ -82,6 +82,7 @@ def small_grid(monkeypatch: pytest.MonkeyPatch) -> int:
         ("NAME_WEIGHTS", current.name_weight),
         ("NEGATION_PENALTIES", current.negation_penalty),
         ("CONTEXT_WEIGHTS", current.context),
+        ("NAME_PENALTIES", current.name_penalty),
     ]:
         monkeypatch.setattr(calibrate_citecheck, name, tuple(dict.fromkeys([value, value / 2])))
     return len(list(itertools.product(*(getattr(calibrate_citecheck, n) for n in _GRID))))
@@ -93,6 +94,7 @@ _GRID = [
     "NAME_WEIGHTS",
     "NEGATION_PENALTIES",
     "CONTEXT_WEIGHTS",
+    "NAME_PENALTIES",
 ]
 
 
@@ -106,7 +108,7 @@ def test_calibration_chooses_on_one_split_and_reports_the_other(
     right = _run(tmp_path, capsys, check_label=False)
     grid, _, check = right.partition("== check split")
     assert grid.startswith("cases: 5 calibrate (2 supported), 3 check\n")
-    rows = re.findall(r"^([\d.]+ +){5}(\d\.\d{3})  (\d\.\d{3}) \((\d\.\d{3})\)$", grid, re.M)
+    rows = re.findall(r"^([\d.]+ +){6}(\d\.\d{3})  (\d\.\d{3}) \((\d\.\d{3})\)$", grid, re.M)
     assert len(rows) == 10  # the best 10 of the grid
     assert rows[0][1:3] == ("1.000", "1.000")  # verbatim against off-topic: fully separable
     assert f"... {small_grid - 10} more; worst:" in grid

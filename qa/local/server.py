@@ -131,6 +131,8 @@ class ModelServer:
         if self._failure and time.monotonic() - self._failure[0] < _RETRY_LOAD_AFTER:
             return  # failed a moment ago: the same reason holds
         self._failure = None
+        if self._proc is not None:
+            _stop(self._proc)  # gone already: its pipe is closed, its status collected
         self._proc = None
         try:
             path = self._model_file()
@@ -169,16 +171,18 @@ class ModelServer:
 
     def _watch_stdout(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip() == b"ready" and proc is self._proc:
-                self._ready.set()
+        with proc.stdout:  # closed at EOF: the process has gone
+            for line in proc.stdout:
+                if line.strip() == b"ready" and proc is self._proc:
+                    self._ready.set()
 
     def _watch_stderr(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:
-            text = line.decode(errors="replace").rstrip()
-            if text and proc is self._proc:
-                self._stderr.append(text)
+        with proc.stderr:
+            for line in proc.stderr:
+                text = line.decode(errors="replace").rstrip()
+                if text and proc is self._proc:
+                    self._stderr.append(text)
 
     def _died(self, proc: subprocess.Popen[bytes]) -> str:
         code = proc.wait()
@@ -228,7 +232,7 @@ def _available_memory() -> int | None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin:
+    if proc.stdin and not proc.stdin.closed:
         proc.stdin.close()  # the child exits on EOF
     try:
         proc.wait(timeout=5)
