@@ -61,6 +61,15 @@ class IndexSettings(BaseSettings):
     max_file_mb: float = Field(
         100, gt=0, description="Larger files are reported and skipped (megabytes)."
     )
+    parse_memory_mb: float = Field(
+        2048,
+        gt=0,
+        description="Memory a PDF, HTML or DOCX file may take to read, beyond the reader's own "
+        "(megabytes); a file that needs more is reported and skipped.",
+    )
+    parse_timeout: float = Field(
+        300, gt=0, description="Seconds a PDF, HTML or DOCX file may take to read."
+    )
     chroma_url: str | None = Field(
         None,
         description="http(s)://host:port of a Chroma server; unset: embedded Chroma in index_dir.",

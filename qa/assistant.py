@@ -13,7 +13,7 @@ from ingest.embeddings import make_embeddings
 from ingest.store import Index
 from ingest.text import terms
 
-from . import citecheck, extractive, llm
+from . import citecheck, extractive, llm, questions
 from .claims import LiveMarkers
 from .faults import Deadline, LLMUnavailable, within_deadline
 from .rerank import make_reranker
@@ -119,16 +119,7 @@ class Assistant:
         return PassageRetriever(search=lambda q, n: self.search(q, n, filters), k=k)
 
     def check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty: ask something about the documents")
-        question = question.strip()
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise ValueError(
-                f"the question is {len(question)} characters long; the limit is {limit} "
-                "(QA_MAX_QUESTION_CHARS)"
-            )
-        return question
+        return questions.check_question(question, self.settings.max_question_chars)
 
     def retrieve(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """The ``k`` passages most relevant to the question, best first."""
@@ -284,13 +275,7 @@ def _shown(answer: Answer) -> Iterator[str | Answer]:
 
 def _turns(history: Sequence[Message] | None) -> list[Message]:
     """The conversation's user and assistant messages with text; anything else is dropped."""
-    return [
-        {"role": m["role"], "content": m["content"]}
-        for m in history or []
-        if m.get("role") in ("user", "assistant")
-        and isinstance(m.get("content"), str)
-        and m["content"].strip()
-    ]
+    return questions.check_history(history)
 
 
 def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:
