@@ -81,11 +81,9 @@ class Reader:
         except (OSError, EOFError, ValueError):
             code = self._stop()
             raise LoadError(self._crash_reason(code)) from None
-        if reply.get("rss", 0) > self._started_rss + _RECYCLE_GROWTH:
+        if reply.get("memory") or reply.get("rss", 0) > self._started_rss + _RECYCLE_GROWTH:
             self.close()  # the memory of a big file comes back now, not at the end
         if "error" in reply:
-            if reply.get("memory"):
-                self.close()
             raise LoadError(str(reply["error"]))
         got = reply["ok"]
         return Extracted(
@@ -207,16 +205,20 @@ def serve(memory: int) -> None:
 
 
 def _read(suffix: str, data: bytes, max_bytes: int, memory: int) -> dict[str, Any]:
+    too_big = (
+        f"reading it needs more than {memory / 2**20:g} MB of memory (QA_PARSE_MEMORY_MB): "
+        "a decompression bomb?"
+    )
     try:
         got = extract(suffix, data, max_bytes)
-    except LoadError as err:
-        return {"error": str(err), "memory": "Memory" in str(err)}
     except MemoryError:
-        return {
-            "error": f"reading it needs more than {memory / 2**20:g} MB of memory "
-            "(QA_PARSE_MEMORY_MB): a decompression bomb?",
-            "memory": True,
-        }
+        return {"error": too_big, "memory": True}
+    except LoadError as err:
+        # subtle: short of memory, libxml2 fails quietly and the parsers blame the file
+        # ("no main text", "XPathEvalError"); the worker's peak says what really happened.
+        if _hit_cap():
+            return {"error": too_big, "memory": True}
+        return {"error": str(err)}
     return {
         "ok": {
             "text": got.text,
@@ -224,7 +226,8 @@ def _read(suffix: str, data: bytes, max_bytes: int, memory: int) -> dict[str, An
             "content_start": got.content_start,
             "metadata": got.metadata,
             "pages": got.pages,
-        }
+        },
+        "memory": _hit_cap(),  # a worker that came close is replaced
     }
 
 
@@ -241,7 +244,26 @@ def _rss() -> int:
         return 0
 
 
+_cap = 0  # the worker's address-space limit, bytes (0: none)
+_CAP_MARGIN = 64 * 2**20  # a peak this close to the cap means the cap was hit
+
+
+def _hit_cap() -> bool:
+    """Whether this worker's address space ever came within reach of its cap."""
+    if not _cap:
+        return False
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024 >= _cap - _CAP_MARGIN
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def _cap_memory(memory: int) -> None:
+    global _cap
     try:
         import resource
     except ImportError:  # Windows: no cap, the timeout still holds
@@ -256,6 +278,7 @@ def _cap_memory(memory: int) -> None:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    _cap = limit
 
 
 def _cap_cpu(seconds: int) -> None:

@@ -17,9 +17,10 @@ from .plain import decode
 # A page that declares its encoding is decoded by trafilatura as declared.
 _DECLARED = re.compile(rb"<meta[^>]+charset\s*=", re.IGNORECASE)
 # lxml and trafilatura hold a tree of the page and copies of it: dense markup takes about
-# 60 times its size in memory (measured: 10 MB of short paragraphs, 0.6 GB), so pages are
-# bounded well below the file limit. Saved articles are far smaller (MultiHop-RAG's: 30 KB).
-MAX_HTML_BYTES = 16_000_000
+# 200 times its size in memory, and time (1 MB of "<p>a</p>": 206 MB and 22 s; 4 MB: 742 MB
+# and 87 s, on 2 busy cores), so pages are bounded well below the file limit. Saved articles
+# are far smaller (a news page: 50-500 KB; a long Wikipedia article: 1-3 MB).
+MAX_HTML_BYTES = 8_000_000
 
 
 def read(data: bytes, max_bytes: int = MAX_HTML_BYTES) -> Extracted:
