@@ -24,6 +24,7 @@ from .access import check_exposure, credentials
 from .api import make_ask
 from .documents import Documents
 from .render import Turn, sources_html
+from .uploads import SERVER_UPLOAD_FACTOR
 
 EXAMPLES = [
     "What share of global rare earth processing does China control?",
@@ -83,10 +84,12 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
                 gr.Markdown("**Sources**")
                 sources = gr.HTML(sources_html([]), elem_id="qa-sources", js_on_load=None)
         with gr.Tab("Documents", id="documents") as documents_tab:
+            # No file_types: Gradio would drop a file of another type from the selection
+            # with only a pop-up; each file is checked here and refused with its reason.
             upload = gr.File(
-                label=f"Add documents (up to {settings.max_upload_mb:g} MB each)",
+                label=f"Add documents ({', '.join(sorted(SUPPORTED_SUFFIXES))}; up to "
+                f"{settings.max_upload_mb:g} MB each)",
                 file_count="multiple",
-                file_types=sorted(SUPPORTED_SUFFIXES),
                 type="filepath",
                 elem_id="qa-upload",
             )
@@ -184,7 +187,9 @@ def launch(demo: gr.Blocks, settings: Settings, **options: Any) -> None:
         server_port=settings.port,
         auth=pairs or None,
         auth_message="Log in to ask the documents." if pairs else None,
-        max_file_size=int(settings.max_upload_mb * 1_000_000),
+        # Gradio refuses a whole selection for one file over this, so it is kept well above
+        # the limit that each file is held to (and refused for, on its own) in uploads.store.
+        max_file_size=int(SERVER_UPLOAD_FACTOR * settings.max_upload_mb * 1_000_000),
         show_error=False,
         ssr_mode=False,
         theme=gr.themes.Default(font=_SANS, font_mono=_MONO),
