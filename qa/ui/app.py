@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ingest.errors import IndexMismatchError, IndexNotFoundError
 from ingest.formats import SUPPORTED_SUFFIXES
@@ -24,6 +25,7 @@ from .access import check_exposure, credentials
 from .api import make_ask
 from .documents import Documents
 from .render import Turn, sources_html
+from .throttle import LoginThrottle
 from .uploads import SERVER_UPLOAD_FACTOR
 
 EXAMPLES = [
@@ -186,13 +188,20 @@ def launch(demo: gr.Blocks, settings: Settings, **options: Any) -> None:
         server_name=settings.host,
         server_port=settings.port,
         auth=pairs or None,
-        auth_message="Log in to ask the documents." if pairs else None,
+        auth_message=(
+            "Log in to ask the documents. After 3 failed attempts each try waits longer "
+            "(up to a minute): if nothing happens, wait a moment and try again."
+        )
+        if pairs
+        else None,
         # Gradio refuses a whole selection for one file over this, so it is kept well above
         # the limit that each file is held to (and refused for, on its own) in uploads.store.
         max_file_size=int(SERVER_UPLOAD_FACTOR * settings.max_upload_mb * 1_000_000),
         show_error=False,
         ssr_mode=False,
         theme=gr.themes.Default(font=_SANS, font_mono=_MONO),
+        # Failed logins slow down the next ones (throttle.py): Gradio answers every guess.
+        app_kwargs={"middleware": [Middleware(LoginThrottle)]} if pairs else None,
         css=(Path(__file__).with_name("style.css")).read_text(encoding="utf-8"),
         **options,
     )
