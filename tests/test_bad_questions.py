@@ -113,3 +113,10 @@ def test_the_api_client_still_gets_answers(app_url: str) -> None:
         question="What share of global rare earth processing does China control?", api_name="/ask"
     )
     assert "70 percent" in answer["text"]
+
+
+def test_one_source_name_instead_of_a_list_is_refused(seed_index: Path) -> None:
+    import qa
+
+    with pytest.raises(ValueError, match=r"sources must be a list of source names, such as \["):
+        qa.filters(sources="us-strikes-strategic-mineral-deals-in-asia.txt")

@@ -131,6 +131,17 @@ def test_front_matter_aliases_cannot_expand(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
 
 
+def test_front_matter_is_bounded_before_yaml_reads_it(tmp_path: Path) -> None:
+    """PyYAML builds every node in Python: 12 MB of front matter took 1.3 GB and 140 s."""
+    path = tmp_path / "fields.md"
+    path.write_text("---\ntitle: x\nitems:\n" + "  - a\n" * 2_000_000 + "---\nBody.\n")
+    before, started = _peak_mb(), time.monotonic()
+    with pytest.raises(LoadError, match=r"front matter of 12,000,\d+ characters; at most 100,000"):
+        read_path(path)
+    assert time.monotonic() - started < 10
+    assert _peak_mb() - before < 150  # the file's text itself: 12 MB, decoded
+
+
 def test_the_worker_is_capped_in_memory_and_time_and_replaced_after(tmp_path: Path) -> None:
     before = _peak_mb()
     with Reader(memory_mb=64, timeout=120) as reader:

@@ -53,6 +53,10 @@ def test_a_file_name_that_is_not_utf8_is_ingested_beside_the_others(tmp_path: Pa
     assert again.stdout.startswith("0 added, 0 updated, 2 unchanged"), again.stdout
     deleted = _run("--delete", "caf\\xe9.txt", index=index)
     assert deleted.returncode == 0 and "deleted: caf\\xe9.txt (1 chunks)" in deleted.stdout
+    assert _run(str(folder), index=index).stdout.startswith("1 added")
+    # The name as the shell passes it (its raw bytes) names the same document.
+    deleted = _run("--delete", BAD_NAME, index=index)
+    assert deleted.returncode == 0 and "deleted: caf\\xe9.txt (1 chunks)" in deleted.stdout
 
 
 def _notes(folder: Path, fact: str) -> Path:

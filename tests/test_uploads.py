@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 import ingest
@@ -12,6 +13,7 @@ from qa.ui.documents import Documents
 from qa.ui.uploads import UPLOADS_DIR, safe_name, store
 
 from .files import make_pdf
+from .webapp import serving
 
 
 @pytest.mark.parametrize(
@@ -172,3 +174,14 @@ def test_refused_uploads_leave_nothing_on_disk_and_a_bad_copy_keeps_the_good_one
     answer = documents.assistant.ask("How many ships do the pilots guide a year?")
     assert "4,200" in answer.text
     documents.assistant.index.close()
+
+
+def test_files_posted_without_the_page_do_not_stay_on_disk(seed_assistant: Assistant) -> None:
+    """Gradio keeps whatever is posted to its upload route; the app clears them (hourly,
+    and when it stops)."""
+    with serving(seed_assistant) as url:
+        posted = httpx.post(f"{url}gradio_api/upload", files={"files": ("stray.txt", b"hello")})
+        assert posted.status_code == 200, posted.text
+        path = Path(posted.json()[0])
+        assert path.exists()
+    assert not path.exists()

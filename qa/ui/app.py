@@ -43,6 +43,7 @@ _MODE_INFO = (
 # offline (and tell no one who opens it).
 _SANS = ["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
 _MONO = ["ui-monospace", "SFMono-Regular", "Consolas", "monospace"]
+_DELETE_CACHE = (3600, 3600)  # (every, older than) seconds
 
 
 def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Blocks:
@@ -50,7 +51,9 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
     feedback = feedback or FeedbackLog(Path(settings.index_dir) / FEEDBACK_FILE)
     documents = Documents(assistant)
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    # Gradio keeps every file posted to its upload route; the page's uploads are moved away
+    # at once (documents.py), and this clears any other (posted without the page) in an hour.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=_DELETE_CACHE) as demo:
         turns = gr.State([])
         gr.Markdown(
             f"## {TITLE}\nEvery answer quotes the passages it comes from: each [n] links to "
