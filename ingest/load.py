@@ -260,11 +260,15 @@ def read_document(
     )
 
 
-def read_path(path: str | os.PathLike[str]) -> Document:
-    """One file as ingestion reads it: the text that offsets point into, its pages, its title."""
+def read_path(path: str | os.PathLike[str], reader: Reader | None = None) -> Document:
+    """One file as ingestion reads it: the text that offsets point into, its pages, its title.
+
+    PDF, HTML and DOCX are read in a bounded worker: ``reader``'s, else one started for this
+    file (pass a ``formats.isolated.Reader`` to read many files with one worker).
+    """
     p = Path(path).expanduser().resolve()
     data, sha = file_sha256(p)
-    return read_document(SourceFile(p, p.name, p.parent), data, sha)
+    return read_document(SourceFile(p, p.name, p.parent), data, sha, reader=reader)
 
 
 def title_of(text: str, path: Path) -> str:

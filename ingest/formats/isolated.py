@@ -21,7 +21,6 @@ imports ``ingest.formats`` alone, and the messages are length-prefixed JSON, nev
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import select
@@ -200,7 +199,6 @@ def serve(memory: int) -> None:
         _cap_cpu(header["cpu"])
         reply = _read(header["suffix"], data, header["max_bytes"], memory)
         del data
-        gc.collect()
         _reply(stdout, {**reply, "rss": _rss()})
 
 
