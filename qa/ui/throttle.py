@@ -3,10 +3,12 @@
 Gradio answers every login at once, so a script could try thousands of passwords a minute.
 Here each client address may try ``FREE_ATTEMPTS`` times freely; after that, each attempt
 must wait twice as long as the one before (1 s, 2 s, 4 s ... at most ``MAX_DELAY``), and one
-that comes early is answered 429 with ``Retry-After``, without checking the password. An
-attempt counts when it arrives (so guesses sent all at once do not slip through together);
-a successful login starts over, and failures are forgotten after ``FORGET_AFTER``. Nobody is
-locked out for good: the right user waits at most ``MAX_DELAY`` for the next try.
+that comes early is answered 429 with ``Retry-After``, without checking the password. The
+checks run one at a time (each takes a few milliseconds, once its form has arrived), so
+guesses sent all at once are judged in turn and cannot slip through together, while many
+right logins at once (a load test's sessions) all get in. A successful login starts over,
+and failures are forgotten after ``FORGET_AFTER``. Nobody is locked out for good: the right
+user waits at most ``MAX_DELAY`` for the next try.
 
 Not handled: behind a reverse proxy every client has the proxy's address, so they share one
 count (the proxy's own rate limits are the place for more).
@@ -14,6 +16,7 @@ count (the proxy's own rate limits are the place for more).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -26,6 +29,7 @@ MAX_DELAY = 60  # seconds
 FORGET_AFTER = 15 * 60  # seconds after the last attempt
 _MAX_CLIENTS = 10_000  # clients remembered at once: past this, the oldest are forgotten
 _LOGIN_PATHS = frozenset({"/login", "/login/"})
+_MAX_FORM = 64 * 1024  # bytes of a login form
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,8 +57,7 @@ class Attempts:
         count = self._current(client)
         return 0.0 if count is None else max(0.0, count.next_at - self._clock())
 
-    def start(self, client: str) -> None:
-        """An attempt is let through: count it now, as if it fails."""
+    def failed(self, client: str) -> None:
         now = self._clock()
         count = self._current(client) or _Count(0, now, now)
         count.attempts += 1
@@ -83,6 +86,7 @@ class LoginThrottle:
     def __init__(self, app: ASGIApp, attempts: Attempts | None = None):
         self.app = app
         self.attempts = attempts or Attempts()
+        self._turn = asyncio.Lock()  # one check at a time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -92,33 +96,66 @@ class LoginThrottle:
         ):
             await self.app(scope, receive, send)
             return
-        client = (scope.get("client") or ("unknown", 0))[0]
-        wait = self.attempts.wait(client)
-        if wait > 0:
-            await _too_many(send, math.ceil(wait))
-            return
-        self.attempts.start(client)
+        # The form is read before taking a turn: a client sending it slowly holds up no one.
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = bool(message.get("more_body"))
+            if len(body) > _MAX_FORM:
+                await _answer(send, 413, "the login form is too large")
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        status = 0
 
         async def watched(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                self.attempts.succeeded(client)
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
             await send(message)
 
-        await self.app(scope, receive, watched)
+        client = (scope.get("client") or ("unknown", 0))[0]
+        async with self._turn:
+            wait = self.attempts.wait(client)
+            if wait > 0:
+                seconds = math.ceil(wait)
+                await _answer(
+                    send,
+                    429,
+                    f"too many failed logins from this address: try again in {seconds} s",
+                    [(b"retry-after", str(seconds).encode())],
+                )
+                return
+            await self.app(scope, replay, watched)
+            if status == 200:
+                self.attempts.succeeded(client)
+            else:
+                self.attempts.failed(client)
 
 
-async def _too_many(send: Send, seconds: int) -> None:
-    body = json.dumps(
-        {"detail": f"too many failed logins from this address: try again in {seconds} s"}
-    ).encode()
+async def _answer(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 429,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"retry-after", str(seconds).encode()),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )
