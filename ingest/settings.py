@@ -92,6 +92,19 @@ class IndexSettings(BaseSettings):
         None, validation_alias=AliasChoices("QA_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
 
+    @field_validator("index_dir")
+    @classmethod
+    def _check_index_dir(cls, path: Path) -> Path:
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            # Chroma's storage (Rust) takes UTF-8 paths only; better said here than mid-run.
+            raise ValueError(
+                f"{os.fsencode(path)!r} is not a UTF-8 path, which Chroma cannot open: "
+                "choose a folder whose name is UTF-8"
+            ) from None
+        return path
+
     @field_validator("chroma_url")
     @classmethod
     def _check_url(cls, url: str | None) -> str | None:

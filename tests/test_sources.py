@@ -174,3 +174,15 @@ def test_an_unreadable_folder_is_an_error_and_its_documents_stay(tmp_path: Path)
     assert "0 deleted" in pruned.stdout
     listed = _run("--list", index=index)
     assert "locked/notes.md" in listed.stdout and "open.txt" in listed.stdout
+
+
+def test_an_index_folder_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    """Chroma cannot open such a path: said before anything is written, not as a traceback."""
+    index = tmp_path / os.fsdecode(b"idx\xe9")
+    (tmp_path / "a.txt").write_text("Some text.\n", encoding="utf-8")
+    done = _run(str(tmp_path / "a.txt"), "--index-dir", str(index), index=tmp_path / "unused")
+    assert done.returncode == 2
+    assert (
+        done.stderr.startswith("error: invalid settings: QA_INDEX_DIR: ") and "UTF-8" in done.stderr
+    )
+    assert len(done.stderr.strip().splitlines()) == 1 and not index.exists()
