@@ -72,6 +72,17 @@ def test_a_docx_bomb_is_refused_before_it_is_expanded(docx_bomb: Path) -> None:
     assert _peak_mb() - before < 50
 
 
+def test_a_large_repetitive_document_is_not_taken_for_a_bomb(tmp_path: Path) -> None:
+    """An empty form of 3,000 rows: 1.3 MB of XML packed 134 fold, read as a document."""
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Inspection form")
+    document.add_table(rows=3000, cols=6)
+    document.save(str(tmp_path / "form.docx"))
+    assert read_path(tmp_path / "form.docx").text == "Inspection form"
+
+
 def test_a_zip_that_lies_about_its_sizes_is_not_inflated_past_them(
     docx_bomb: Path, tmp_path: Path
 ) -> None:
