@@ -11,8 +11,8 @@ that ingests (the chat server, for uploads) never holds a parser's tree. The wor
 restarts when a good but large file left it big, and ends with the ``Reader``.
 
 Text and Markdown are read in this process: decoding grows a file at most fourfold and their
-front matter is bounded (``plain``). Not handled: Windows (no ``resource`` module there: the
-worker runs without a memory cap, the timeout still holds).
+front matter is bounded (``plain``). Not handled: Windows (the replies are awaited with
+``select`` on a pipe, and the cap is ``RLIMIT_AS``; both are POSIX only).
 
 The worker is started without ``ingest/__init__`` (which loads the index and the model): it
 imports ``ingest.formats`` alone, and the messages are length-prefixed JSON, never pickles.
@@ -264,7 +264,7 @@ def _cap_memory(memory: int) -> None:
     global _cap
     try:
         import resource
-    except ImportError:  # Windows: no cap, the timeout still holds
+    except ImportError:  # not POSIX
         return
     try:
         with open("/proc/self/statm") as f:
@@ -283,7 +283,7 @@ def _cap_cpu(seconds: int) -> None:
     """A worker left behind by a killed parent stops by itself: a read gets so much CPU."""
     try:
         import resource
-    except ImportError:  # Windows
+    except ImportError:  # not POSIX
         return
     used = resource.getrusage(resource.RUSAGE_SELF)
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
