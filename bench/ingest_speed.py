@@ -53,12 +53,15 @@ def write_collection(folder: Path, n: int) -> dict[str, list[Path]]:
 
 def reading(made: dict[str, list[Path]]) -> None:
     import ingest
+    from ingest.formats.isolated import Reader
 
-    print("reading (extraction only, no embedding):")
+    print("reading (extraction only, no embedding; PDF, HTML, DOCX in the reader's worker):")
     for fmt, paths in made.items():
-        started = time.perf_counter()
-        chars = sum(len(ingest.read_path(p).text) for p in paths)
-        took = time.perf_counter() - started
+        with Reader() as reader:  # started before the clock, as ingestion's is, once a run
+            ingest.read_path(paths[0], reader)
+            started = time.perf_counter()
+            chars = sum(len(ingest.read_path(p, reader).text) for p in paths)
+            took = time.perf_counter() - started
         print(
             f"  {fmt:>4}: {len(paths)} files, {took / len(paths) * 1000:6.1f} ms/file, "
             f"{chars / took / 1000:7.0f} k chars/s"

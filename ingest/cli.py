@@ -158,8 +158,8 @@ def _listing_text(listing: Listing) -> str:
     )
     for source, chunks in listing.incomplete.items():
         lines.append(
-            f"incomplete: {source} ({chunks} chunks stored; an ingestion was interrupted, "
-            "run it again)"
+            f"incomplete: {source} ({chunks} chunks stored; an ingestion was interrupted: "
+            "run it again, or --delete it if its file is gone)"
         )
     return "\n".join(lines)
 

@@ -15,8 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .formats import MARKDOWN_SUFFIXES, SUPPORTED_SUFFIXES, LoadError, Metadata, Span, extract
+from .formats import MARKDOWN_SUFFIXES, SUPPORTED_SUFFIXES, LoadError, Metadata, Span
+from .formats.isolated import Reader, read_isolated
 from .formats.plain import front_matter
+from .sources import shown
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -40,7 +42,8 @@ _DEFAULT_MAX_BYTES = 100_000_000
 @dataclass(frozen=True)
 class SourceFile:
     path: Path  # absolute
-    source: str  # path relative to the ingested root, with forward slashes
+    source: str  # its name in the index (ingest/sources.py): below its root, unless taken
+    root: Path  # the folder it was found in (its own folder when named alone)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,18 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
+@dataclass
+class Found:
+    """What ``find`` found: the files, the paths that failed, and the folders read in full."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    # The paths given that exist (files and folders), and the folders that could not be read:
+    # --prune deletes only below the first, and never below the second.
+    roots: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+
+
 def discover(
     paths: Iterable[str | os.PathLike[str]],
     include: Sequence[str] = (),
@@ -132,40 +147,52 @@ def discover(
     """Supported files under ``paths`` (recursive, hidden ones skipped), and paths that failed.
 
     ``include``/``exclude`` globs (see PathFilter) filter the files found in folders; a file
-    named on its own is always taken.
+    named on its own is always taken. Sources are named below their roots only (see ``find``).
     """
-    files: dict[str, SourceFile] = {}
-    failed: list[tuple[str, str]] = []
+    found = find(paths, include, exclude)
+    return found.files, found.failed
+
+
+def find(
+    paths: Iterable[str | os.PathLike[str]],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> Found:
+    """``discover``, also saying which folders were read in full and which could not be read.
+
+    A file's ``source`` here is its name below its root; ``sources.name_sources`` makes it
+    unique in the index. A file found twice (named, and in a folder) is taken once.
+    """
+    found = Found()
+    seen: set[Path] = set()
     wanted = PathFilter(include, exclude)
 
     def add(path: Path, root: Path) -> None:
-        source = path.relative_to(root).as_posix()
-        other = files.get(source)
-        if other is not None and other.path != path:
-            failed.append(
-                (str(path), f"same source name {source!r} as {other.path}; ingest it separately")
-            )
-        else:
-            files[source] = SourceFile(path, source)
+        if path not in seen:
+            seen.add(path)
+            found.files.append(SourceFile(path, shown(path.relative_to(root)), root))
 
     for raw in paths:
+        first = len(found.files)
         path = Path(raw).expanduser().resolve()
         if not path.exists():
-            failed.append((str(raw), "no such file or folder"))
+            found.failed.append((shown(raw), "no such file or folder"))
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 add(path, path.parent)
+                found.roots.append(path)
             else:
                 supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-                failed.append(
+                found.failed.append(
                     (
-                        str(raw),
+                        shown(raw),
                         f"unsupported file type {path.suffix or '(none)'!r} "
                         f"(supported: {supported})",
                     )
                 )
         else:
-            for folder, dirs, names in os.walk(path):
+            errors: list[OSError] = []
+            for folder, dirs, names in os.walk(path, onerror=errors.append):
                 rel = Path(folder).relative_to(path).as_posix()
                 prefix = "" if rel == "." else rel + "/"
                 dirs[:] = sorted(
@@ -178,7 +205,14 @@ def discover(
                         and wanted.wants(prefix + name)
                     ):
                         add(Path(folder) / name, path)
-    return sorted(files.values(), key=lambda f: f.source), failed
+            for err in errors:
+                # An unreadable folder is an error, never an empty one: its documents stay.
+                where = Path(err.filename) if err.filename else path
+                found.unreadable.append(where)
+                found.failed.append((shown(where), f"cannot read this folder ({err.strerror})"))
+            found.roots.append(path)
+            found.files[first:] = sorted(found.files[first:], key=lambda f: f.source)
+    return found
 
 
 def file_sha256(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
@@ -195,10 +229,22 @@ def file_sha256(path: Path, max_bytes: int | None = None) -> tuple[bytes, str]:
 
 
 def read_document(
-    file: SourceFile, data: bytes, sha256: str, max_bytes: int = _DEFAULT_MAX_BYTES
+    file: SourceFile,
+    data: bytes,
+    sha256: str,
+    max_bytes: int = _DEFAULT_MAX_BYTES,
+    reader: Reader | None = None,
 ) -> Document:
-    """Read a file's bytes into a document, or raise LoadError with the reason."""
-    got = extract(file.path.suffix.lower(), data, max_bytes)
+    """Read a file's bytes into a document, or raise LoadError with the reason.
+
+    PDF, HTML and DOCX are read by ``reader`` (a worker process with bounded memory and time;
+    one of its own when none is given): see ``ingest/formats/isolated.py``.
+    """
+    suffix = file.path.suffix.lower()
+    if reader is not None:
+        got = reader.extract(suffix, data, max_bytes)
+    else:
+        got = read_isolated(suffix, data, max_bytes)
     title = got.title.strip()[:_TITLE_MAX_CHARS] or title_of(
         got.text[got.content_start :], file.path
     )
@@ -214,11 +260,15 @@ def read_document(
     )
 
 
-def read_path(path: str | os.PathLike[str]) -> Document:
-    """One file as ingestion reads it: the text that offsets point into, its pages, its title."""
+def read_path(path: str | os.PathLike[str], reader: Reader | None = None) -> Document:
+    """One file as ingestion reads it: the text that offsets point into, its pages, its title.
+
+    PDF, HTML and DOCX are read in a bounded worker: ``reader``'s, else one started for this
+    file (pass a ``formats.isolated.Reader`` to read many files with one worker).
+    """
     p = Path(path).expanduser().resolve()
     data, sha = file_sha256(p)
-    return read_document(SourceFile(p, p.name), data, sha)
+    return read_document(SourceFile(p, p.name, p.parent), data, sha, reader=reader)
 
 
 def title_of(text: str, path: Path) -> str:
@@ -231,4 +281,4 @@ def title_of(text: str, path: Path) -> str:
                 return m.group(1)[:_TITLE_MAX_CHARS]
     if lines and len(lines[0]) <= _TITLE_MAX_CHARS:
         return lines[0].lstrip("#").strip()
-    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name
+    return shown(path.stem).replace("_", " ").replace("-", " ").strip() or shown(path.name)

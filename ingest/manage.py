@@ -11,6 +11,7 @@ from .embeddings import make_embeddings
 from .lock import writer_lock
 from .records import DocRecord
 from .settings import IndexSettings
+from .sources import shown
 from .store import Index
 
 
@@ -55,7 +56,9 @@ def delete_documents(
     embeddings: Embeddings | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """Remove documents (chunks, then record); returns chunks removed per source, and the
-    sources the index does not have."""
+    sources the index does not have. A source may be given as the shell passes a file name
+    that is not UTF-8 (its raw bytes): it names the document ``--list`` shows escaped."""
+    sources = [shown(s) for s in sources]
     settings = settings or IndexSettings.load()
     embeddings = embeddings or make_embeddings(settings)
     deleted: dict[str, int] = {}

@@ -12,16 +12,18 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from langchain_core.embeddings import Embeddings
 
 from .context import header_for, publication_day, publisher_of
 from .embeddings import make_embeddings, token_facts
-from .load import Document, LoadError, SourceFile, discover, file_sha256, read_document
+from .formats.isolated import Reader
+from .load import Document, Found, LoadError, SourceFile, file_sha256, find, read_document
 from .lock import writer_lock
 from .settings import IndexSettings
+from .sources import is_under, name_sources, shown
 from .split import SentenceChunker
 from .store import DocRecord, Index, StoredChunk
 
@@ -150,7 +152,8 @@ def ingest(
 ) -> Report:
     """Bring the index up to date with the files under ``paths``.
 
-    ``prune`` deletes the documents of the index that this run did not find; ``reindex`` first
+    ``prune`` deletes the documents recorded below ``paths`` that this run did not find (never
+    below a folder that could not be read, nor anywhere else); ``reindex`` first
     empties the index (needed after changing the embedding model). ``include``/``exclude``
     globs filter the files found in folders (``ingest.load.PathFilter``). Raises IndexBusyError
     when another ingestion is writing to the same index.
@@ -159,31 +162,44 @@ def ingest(
     settings = settings or IndexSettings.load()
     embeddings = embeddings or make_embeddings(settings)
     report = Report()
-    files, report.failed = discover(paths, include, exclude)
+    found = find(paths, include, exclude)
+    report.failed = found.failed
     max_bytes = int(settings.max_file_mb * 1_000_000)
     with writer_lock(settings), Index(settings, embeddings, check_model=not reindex) as index:
         if reindex:
             index.reset()
+        records = {r.source: r for r in index.records.all()}
+        names = name_sources(found.files, records.values())
+        files = sorted(
+            (replace(f, source=name) for f, name in zip(found.files, names, strict=True)),
+            key=lambda f: f.source,
+        )
         chunker = SentenceChunker(
             token_facts(embeddings), settings.chunk_tokens, settings.chunk_overlap_tokens
         )
         fp = fingerprint(settings, index.model_id)
-        plans = _plan(files, index, chunker, fp, max_bytes, report, on_progress)
+        # The reader's worker lives while files are read, and is gone before embedding.
+        with Reader(settings.parse_memory_mb, settings.parse_timeout) as reader:
+            plans = _plan(
+                files, records, index, chunker, fp, max_bytes, reader, report, on_progress
+            )
         embedding_started = time.perf_counter()
         _store(plans, index, fp, settings.embedding_batch_size, report, on_progress)
         report.embedding_seconds = time.perf_counter() - embedding_started
         if prune:
-            _prune(index, {f.source for f in files}, report)
+            _prune(index, found, {f.source for f in files}, report)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _plan(
     files: Sequence[SourceFile],
+    records: dict[str, DocRecord],
     index: Index,
     chunker: SentenceChunker,
     fp: str,
     max_bytes: int,
+    reader: Reader,
     report: Report,
     on_progress: ProgressFn | None,
 ) -> list[_Plan]:
@@ -191,14 +207,16 @@ def _plan(
     for i, file in enumerate(files, 1):
         try:
             data, sha = file_sha256(file.path, max_bytes)
-            record = index.records.get(file.source)
+            record = records.get(file.source)
             if record and record.sha256 == sha and record.fingerprint == fp:
+                if record.path != shown(file.path):  # the same file, moved
+                    index.records.put(replace(record, path=shown(file.path)))
                 report.unchanged.append(file.source)
                 continue
-            doc = read_document(file, data, sha, max_bytes)
+            doc = read_document(file, data, sha, max_bytes, reader)
             chunks = chunk_document(doc, chunker)
         except (LoadError, OSError) as err:
-            report.failed.append((str(file.path), str(err)))
+            report.failed.append((shown(file.path), str(err)))
             continue
         finally:
             if on_progress:
@@ -271,7 +289,7 @@ def _finish(plan: _Plan, index: Index, fp: str, report: Report) -> None:
     index.records.put(
         DocRecord(
             doc.source,
-            str(doc.path),
+            shown(doc.path),
             doc.sha256,
             fp,
             doc.title,
@@ -283,8 +301,21 @@ def _finish(plan: _Plan, index: Index, fp: str, report: Report) -> None:
     getattr(report, plan.status).append(doc.source)
 
 
-def _prune(index: Index, present: set[str], report: Report) -> None:
-    known = {r.source for r in index.records.all()} | set(index.stored_sources())
-    for source in sorted(known - present):
-        report.chunks_deleted += index.delete_document(source)
-        report.deleted.append(source)
+def _prune(index: Index, found: Found, present: set[str], report: Report) -> None:
+    """Delete the recorded documents below the paths given that were not found there.
+
+    Only below them: a document ingested from elsewhere is not this run's to judge. Never
+    below a folder that could not be read: its files may all still be there. Chunks without
+    a record (an interrupted run) have no known path and are left to the next run or to
+    ``--delete``.
+    """
+    roots = [shown(p) for p in found.roots]
+    unreadable = [shown(p) for p in found.unreadable]
+    for record in index.records.all():
+        if (
+            record.source not in present
+            and any(is_under(record.path, root) for root in roots)
+            and not any(is_under(record.path, folder) for folder in unreadable)
+        ):
+            report.chunks_deleted += index.delete_document(record.source)
+            report.deleted.append(record.source)

@@ -61,6 +61,15 @@ class IndexSettings(BaseSettings):
     max_file_mb: float = Field(
         100, gt=0, description="Larger files are reported and skipped (megabytes)."
     )
+    parse_memory_mb: float = Field(
+        2048,
+        gt=0,
+        description="Memory a PDF, HTML or DOCX file may take to read, beyond the reader's own "
+        "(megabytes); a file that needs more is reported and skipped.",
+    )
+    parse_timeout: float = Field(
+        300, gt=0, description="Seconds a PDF, HTML or DOCX file may take to read."
+    )
     chroma_url: str | None = Field(
         None,
         description="http(s)://host:port of a Chroma server; unset: embedded Chroma in index_dir.",
@@ -82,6 +91,19 @@ class IndexSettings(BaseSettings):
     openai_base_url: str | None = Field(
         None, validation_alias=AliasChoices("QA_OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
+
+    @field_validator("index_dir")
+    @classmethod
+    def _check_index_dir(cls, path: Path) -> Path:
+        try:
+            str(path).encode("utf-8")
+        except UnicodeEncodeError:
+            # Chroma's storage (Rust) takes UTF-8 paths only; better said here than mid-run.
+            raise ValueError(
+                f"{os.fsencode(path)!r} is not a UTF-8 path, which Chroma cannot open: "
+                "choose a folder whose name is UTF-8"
+            ) from None
+        return path
 
     @field_validator("chroma_url")
     @classmethod

@@ -68,6 +68,8 @@ def filters(
         except ValueError:
             raise ValueError(f"{name} must be a date like 2023-10-01, not {value!r}") from None
 
+    if isinstance(sources, str | bytes):  # one name would be read as its letters
+        raise ValueError(f"sources must be a list of source names, such as [{sources!r}]")
     return Filters(tuple(sources or ()), day(date_from, "date_from"), day(date_to, "date_to"))
 
 

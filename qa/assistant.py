@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from ingest.embeddings import make_embeddings
 from ingest.store import Index
 
-from . import citecheck, extractive, llm_answer
+from . import citecheck, extractive, llm_answer, questions
 from .conversation import Message, standalone_question, turns
 from .llm import LLM, make_llm
 from .rerank import make_reranker
@@ -128,16 +128,7 @@ class Assistant:
         return PassageRetriever(search=lambda q, n: self.search(q, n, filters), k=k)
 
     def check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty: ask something about the documents")
-        question = question.strip()
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise ValueError(
-                f"the question is {len(question)} characters long; the limit is {limit} "
-                "(QA_MAX_QUESTION_CHARS)"
-            )
-        return question
+        return questions.check_question(question, self.settings.max_question_chars)
 
     def retrieve(self, question: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
         """The ``k`` passages most relevant to the question, best first."""

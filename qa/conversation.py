@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ingest.text import terms
 
-Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
+from .questions import Message, check_history
 
 _FOLLOW_UP_MAX_TERMS = 6  # a longer question stands on its own
 # Openings and pronouns by which a short question leans on the conversation before it.
@@ -23,14 +23,9 @@ _REFERRING = re.compile(
 
 
 def turns(history: Sequence[Message] | None) -> list[Message]:
-    """The conversation's user and assistant messages with text; anything else is dropped."""
-    return [
-        {"role": m["role"], "content": m["content"]}
-        for m in history or []
-        if m.get("role") in ("user", "assistant")
-        and isinstance(m.get("content"), str)
-        and m["content"].strip()
-    ]
+    """The conversation's user and assistant messages with text; anything else is dropped,
+    and what is not a list of messages is a ValueError (``questions.check_history``)."""
+    return check_history(history)
 
 
 def standalone_question(question: str, history: Sequence[Message]) -> str:

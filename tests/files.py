@@ -103,3 +103,107 @@ def make_html(path: Path, title: str, heading: str, paragraphs: Sequence[str]) -
         encoding="utf-8",
     )
     return path
+
+
+def make_docx_bomb(path: Path, xml_mb: int) -> Path:
+    """A real DOCX whose document.xml is ``xml_mb`` MB of empty paragraphs: a few hundred KB
+    on disk (deflate packs them about a thousandfold), written without holding them."""
+    import zipfile
+
+    plain = make_docx(path.with_name("plain-" + path.name), ["Seed text."])
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<w:document '
+        b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+    )
+    with (
+        zipfile.ZipFile(plain) as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out,
+    ):
+        for item in src.infolist():
+            if item.filename != "word/document.xml":
+                out.writestr(item, src.read(item.filename))
+        with out.open("word/document.xml", "w") as xml:
+            xml.write(head)
+            block = b"<w:p/>" * (1 << 17)  # 768 KB
+            for _ in range(xml_mb * 2**20 // len(block)):
+                xml.write(block)
+            xml.write(b"</w:body></w:document>")
+    plain.unlink()
+    return path
+
+
+def declare_smaller(path: Path, member: str, size: int) -> None:
+    """Make a zip's headers claim that ``member`` unpacks to ``size`` bytes (a lying zip)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member)
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    central = data.find(b"PK\x01\x02")
+    while central != -1:
+        n = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46 : central + 46 + n]) == name:
+            struct.pack_into("<I", data, central + 24, size)
+        central = data.find(b"PK\x01\x02", central + 4)
+    struct.pack_into("<I", data, info.header_offset + 22, size)
+    path.write_bytes(bytes(data))
+
+
+def make_pdf_streams(
+    path: Path, page_ops: Sequence[bytes], *, shared: bytes | None = None, pages: int = 1
+) -> Path:
+    """A PDF of Flate-compressed content streams, built by hand: ``page_ops`` one per page,
+    or ``shared`` drawn by ``pages`` pages (one stream object, referenced by each)."""
+    import zlib
+
+    objects: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objects.append(body)
+        return len(objects)
+
+    def stream(ops: bytes) -> int:
+        packed = zlib.compress(ops, 9)
+        return add(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(packed)
+            + packed
+            + b"\nendstream"
+        )
+
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    contents = [stream(ops) for ops in page_ops]
+    if shared is not None:
+        contents += [stream(shared)] * pages
+    pages_id = len(objects) + len(contents) + 1
+    kids = [
+        add(
+            b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (pages_id, c, font)
+        )
+        for c in contents
+    ]
+    assert (
+        add(
+            b"<< /Type /Pages /Kids [%s] /Count %d >>"
+            % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+        )
+        == pages_id
+    )
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        catalog,
+        xref,
+    )
+    path.write_bytes(bytes(out))
+    return path

@@ -393,21 +393,46 @@ def test_qa_auth_puts_a_login_in_front_of_page_and_api(
         page.goto("about:blank")  # before the server goes
 
 
-def test_uploads_over_the_size_limit_are_refused_by_the_server(
+def test_one_bad_file_in_a_selection_does_not_reject_the_others(
     page: Page, web_assistant: Assistant, tmp_path: Path
 ) -> None:
+    """issue 15, item 5: a file too big or of the wrong type is listed with its reason on
+    the page, the rest of the selection is ingested, and nothing refused stays on disk."""
+    good = tmp_path / "tides.md"
+    good.write_text("# Tides\n\nThe spring tide at Kestrel Bay reached 6.1 metres.\n")
     big = tmp_path / "big.txt"
     big.write_text("The Kestrel narrows are deep. " * 100, encoding="utf-8")  # 3 kB
-    with serving(web_assistant, max_upload_mb=0.001) as url:  # 1 kB
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ" + b"\0" * 100)
+    uploads = Path(web_assistant.settings.index_dir) / "uploads"
+    small = Assistant(  # the same index, with a limit of 2 kB per upload
+        web_assistant.settings.model_copy(update={"max_upload_mb": 0.002}),
+        embeddings=web_assistant.embeddings,
+        index=web_assistant.index,
+    )
+    with serving(small) as url:
         open_app(page, url)
         page.get_by_role("tab", name="Documents").click()
-        page.set_input_files("#qa-upload input[type=file]", [big])
-        expect(page.get_by_text(re.compile(r"exceed", re.I)).first).to_be_visible()
-        expect(page.locator("#qa-documents tr", has_text="big.txt")).to_have_count(0)
-        page.screenshot(path=str(SCREENSHOTS / "upload-too-large.png"))
+        page.set_input_files("#qa-upload input[type=file]", [good, big, exe])
+        report = page.locator("#qa-report .qa-report")
+        expect(report.locator(".qa-ok")).to_contain_text("1 added")
+        failed = report.locator(".qa-failed li")
+        expect(failed).to_have_count(2)
+        expect(failed.nth(0)).to_have_text(
+            re.compile(r"^big\.txt: file is 3\.0 kB, over the 2\.0 kB")
+        )
+        expect(failed.nth(1)).to_have_text(re.compile(r"^tool\.exe: unsupported file type"))
+        expect(page.locator("#qa-documents tr", has_text="tides.md")).to_have_count(1)
+        page.screenshot(path=str(SCREENSHOTS / "upload-mixed-selection.png"))
+        assert not (uploads / "big.txt").exists() and not (uploads / "tool.exe").exists()
+        page.locator("#qa-pick input").click()
+        page.get_by_role("option", name="tides.md").click()
+        page.click("#qa-delete")
+        expect(page.locator("#qa-documents tr", has_text="tides.md")).to_have_count(0)
         page.goto("about:blank")  # before the server goes
-        # Whatever the page does, the server itself refuses the upload.
-        with big.open("rb") as f:
+        # Past four times the limit the server itself refuses a file before storing it.
+        huge = tmp_path / "huge.txt"
+        huge.write_text("x" * 9000, encoding="utf-8")
+        with huge.open("rb") as f:
             response = httpx.post(f"{url}gradio_api/upload", files={"files": f}, timeout=30)
         assert response.status_code == 413, response.text
-    assert not (Path(web_assistant.settings.index_dir) / "uploads" / "big.txt").exists()

@@ -64,6 +64,7 @@ def test_a_bad_case_file_names_every_bad_line(tmp_path: Path) -> None:
         '{"id": "e", "question": "q?", "history": [{"role": "bot", "content": "hi"}]}',
         '{"id": "f", "question": "q?", "expected": [3]}',
         "[1, 2]",
+        '{"id": "g", "question": "What \\ud800 share?"}',
     )
     with pytest.raises(CaseFileError) as err:
         load_cases(path)
@@ -77,6 +78,7 @@ def test_a_bad_case_file_names_every_bad_line(tmp_path: Path) -> None:
         (7, "'history' must be"),
         (8, "'expected' must be a list of non-empty strings"),
         (9, "not a JSON object"),
+        (10, "not valid Unicode text (a lone surrogate, U+D800)"),
     ]:
         assert f"bad.jsonl:{line}: {words}" in message
     assert "bad.jsonl:1:" not in message

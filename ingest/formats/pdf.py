@@ -19,7 +19,7 @@ PAGE_BREAK = "\f"
 _TITLE_MAX_CHARS = 150
 
 
-def read(data: bytes) -> Extracted:
+def read(data: bytes, max_chars: int) -> Extracted:
     # pypdf reports what it repairs through logging and warnings; the user only needs to know
     # whether the file could be read, which the result or the LoadError says.
     logger = logging.getLogger("pypdf")
@@ -28,12 +28,12 @@ def read(data: bytes) -> Extracted:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _read(data)
+            return _read(data, max_chars)
     finally:
         logger.setLevel(level)
 
 
-def _read(data: bytes) -> Extracted:
+def _read(data: bytes, max_chars: int) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -42,16 +42,27 @@ def _read(data: bytes) -> Extracted:
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF: it needs a password to open")
         texts = []
+        chars = 0
         for n, page in enumerate(reader.pages, 1):
             try:
                 texts.append(page.extract_text() or "")
+            except MemoryError:
+                raise
             except Exception as err:
                 raise LoadError(
                     f"page {n} of {len(reader.pages)} cannot be read ({type(err).__name__}: {err})"
                 ) from None
+            # subtle: a few KB of streams can draw the same text a million times; stop as
+            # soon as there is more text than any file may hold, not after the last page.
+            chars += len(texts[-1])
+            if chars > max_chars:
+                raise LoadError(
+                    f"its first {n} pages hold {chars:,} characters of text, more than the "
+                    f"largest text file allowed ({max_chars:,} bytes, QA_MAX_FILE_MB)"
+                )
         info = reader.metadata
         title = str(info.title or "").strip() if info else ""
-    except LoadError:
+    except (LoadError, MemoryError):
         raise
     except (FileNotDecryptedError, DependencyError) as err:
         raise LoadError(f"encrypted PDF: {err}") from None

@@ -97,6 +97,12 @@ def front_matter(text: str) -> tuple[Metadata, int]:
     m = _FRONT_MATTER.match(text)
     if not m:
         return {}, 0
+    if len(m.group(1)) > _MAX_FRONT_MATTER_CHARS:
+        # PyYAML builds every node in Python: 12 MB of front matter took 1.3 GB and 140 s.
+        raise LoadError(
+            f"front matter of {len(m.group(1)):,} characters; at most "
+            f"{_MAX_FRONT_MATTER_CHARS:,} are read (it holds a document's fields, not its text)"
+        )
     try:
         data = yaml.safe_load(m.group(1))
     except yaml.YAMLError as err:
@@ -105,7 +111,33 @@ def front_matter(text: str) -> tuple[Metadata, int]:
         data = {}
     if not isinstance(data, dict):
         raise LoadError("front matter is not a mapping of field: value")
+    if _size(data, _MAX_FRONT_MATTER_NODES) > _MAX_FRONT_MATTER_NODES:
+        # subtle: YAML aliases share one object, so a few lines of anchors can stand for
+        # billions of values, which writing the fields out (as JSON) would expand.
+        raise LoadError(
+            f"front matter holds more than {_MAX_FRONT_MATTER_NODES:,} values (YAML aliases "
+            "nested to expand?)"
+        )
     return {str(k): scalar(v) for k, v in data.items() if v is not None}, m.end()
+
+
+_MAX_FRONT_MATTER_NODES = 10_000
+_MAX_FRONT_MATTER_CHARS = 100_000
+
+
+def _size(value: Any, budget: int) -> int:
+    """How many values ``value`` holds, counting shared ones each time, stopping past ``budget``."""
+    count = 0
+    stack = [value]
+    while stack and count <= budget:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+    return count
 
 
 def scalar(value: Any) -> str | int | float | bool:

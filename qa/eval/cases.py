@@ -164,6 +164,14 @@ def load_cases(path: str | Path) -> tuple[list[Case], list[str]]:
         except json.JSONDecodeError as err:
             errors.append(f"{path}:{number}: not valid JSON ({err.msg}, column {err.colno})")
             continue
+        try:  # an escape such as "\ud800" decodes to text no encoder takes
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as err:
+            errors.append(
+                f"{path}:{number}: not valid Unicode text (a lone surrogate, "
+                f"U+{ord(err.object[err.start]):04X})"
+            )
+            continue
         case, problems, extra = parse_case(data, number)
         errors += [f"{path}:{number}: {p}" for p in problems]
         for name in extra:

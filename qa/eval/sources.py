@@ -45,7 +45,7 @@ class SourceTexts:
             data, sha = file_sha256(path)
             if record is not None and record.sha256 != sha:
                 raise LookupError(f"{path} changed since it was ingested")
-            return read_document(SourceFile(path, source), data, sha).text
+            return read_document(SourceFile(path, source, path.parent), data, sha).text
         except (OSError, LoadError) as err:
             raise LookupError(f"cannot read {path}: {err}") from None
 

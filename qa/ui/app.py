@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from ingest.errors import IndexMismatchError, IndexNotFoundError
 from ingest.formats import SUPPORTED_SUFFIXES
@@ -24,6 +25,8 @@ from .access import check_exposure, credentials
 from .api import make_ask
 from .documents import Documents
 from .render import Turn, sources_html
+from .throttle import LoginThrottle
+from .uploads import SERVER_UPLOAD_FACTOR
 
 EXAMPLES = [
     "What share of global rare earth processing does China control?",
@@ -41,6 +44,7 @@ _MODE_INFO = (
 # offline (and tell no one who opens it).
 _SANS = ["ui-sans-serif", "system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"]
 _MONO = ["ui-monospace", "SFMono-Regular", "Consolas", "monospace"]
+_DELETE_CACHE = (3600, 3600)  # (every, older than) seconds
 
 
 def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Blocks:
@@ -48,7 +52,9 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
     feedback = feedback or FeedbackLog(Path(settings.index_dir) / FEEDBACK_FILE)
     documents = Documents(assistant)
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    # Gradio keeps every file posted to its upload route; the page's uploads are moved away
+    # at once (documents.py), and this clears any other (posted without the page) in an hour.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=_DELETE_CACHE) as demo:
         turns = gr.State([])
         asking = gr.State("")  # the question being answered, for the stop button
         gr.Markdown(
@@ -86,10 +92,12 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
                 gr.Markdown("**Sources**")
                 sources = gr.HTML(sources_html([]), elem_id="qa-sources", js_on_load=None)
         with gr.Tab("Documents", id="documents") as documents_tab:
+            # No file_types: Gradio would drop a file of another type from the selection
+            # with only a pop-up; each file is checked here and refused with its reason.
             upload = gr.File(
-                label=f"Add documents (up to {settings.max_upload_mb:g} MB each)",
+                label=f"Add documents ({', '.join(sorted(SUPPORTED_SUFFIXES))}; up to "
+                f"{settings.max_upload_mb:g} MB each)",
                 file_count="multiple",
-                file_types=sorted(SUPPORTED_SUFFIXES),
                 type="filepath",
                 elem_id="qa-upload",
             )
@@ -197,11 +205,20 @@ def launch(demo: gr.Blocks, settings: Settings, **options: Any) -> None:
         server_name=settings.host,
         server_port=settings.port,
         auth=pairs or None,
-        auth_message="Log in to ask the documents." if pairs else None,
-        max_file_size=int(settings.max_upload_mb * 1_000_000),
+        auth_message=(
+            "Log in to ask the documents. After 3 failed attempts each try waits longer "
+            "(up to a minute): if nothing happens, wait a moment and try again."
+        )
+        if pairs
+        else None,
+        # Gradio refuses a whole selection for one file over this, so it is kept well above
+        # the limit that each file is held to (and refused for, on its own) in uploads.store.
+        max_file_size=int(SERVER_UPLOAD_FACTOR * settings.max_upload_mb * 1_000_000),
         show_error=False,
         ssr_mode=False,
         theme=gr.themes.Default(font=_SANS, font_mono=_MONO),
+        # Failed logins slow down the next ones (throttle.py): Gradio answers every guess.
+        app_kwargs={"middleware": [Middleware(LoginThrottle)]} if pairs else None,
         css=(Path(__file__).with_name("style.css")).read_text(encoding="utf-8"),
         **options,
     )

@@ -18,10 +18,11 @@ import gradio as gr
 import ingest
 from ingest.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError
 from ingest.settings import SettingsError
+from ingest.sources import shown
 
 from ..assistant import Assistant
 from .render import documents_html, esc, ingest_html
-from .uploads import UPLOADS_DIR, safe_name, store
+from .uploads import UPLOADS_DIR, store
 
 
 class Documents:
@@ -67,6 +68,7 @@ class Documents:
                 progress((done, total), desc=f"{stage} {done}/{total}")
 
         report, problem = None, ""
+        refused = list(stored.paths)  # until ingestion says otherwise
         if stored.paths:
             self._open_shared()
             try:
@@ -76,8 +78,12 @@ class Documents:
                     embeddings=self.assistant.embeddings,
                     on_progress=step,
                 )
+                failed_paths = {path for path, _ in report.failed}
+                refused = [p for p in stored.paths if shown(p) in failed_paths]
             except (IndexBusyError, IndexMismatchError, IndexNotFoundError, SettingsError) as err:
                 problem = str(err)
+            finally:
+                stored.settle(refused)
         failed = list(stored.failed)
         if report is not None:
             failed += [(Path(path).name, reason) for path, reason in report.failed]
@@ -89,6 +95,12 @@ class Documents:
             return _note("Choose a document to delete."), *self.listing()
         self._open_shared()
         try:
+            # Its uploaded copy goes with it; a file ingested from elsewhere is not ours.
+            uploaded = [
+                Path(d.path)
+                for d in ingest.list_documents(self.settings, self.assistant.embeddings).documents
+                if d.source == source and Path(d.path).parent == self.folder.resolve()
+            ]
             deleted, missing = ingest.delete_documents(
                 [source], self.settings, self.assistant.embeddings
             )
@@ -96,8 +108,8 @@ class Documents:
             return _note(str(err)), *self.listing()
         if missing:
             return _note(f"{source} is not in the index."), *self.listing()
-        if safe_name(source) == source:
-            (self.folder / source).unlink(missing_ok=True)
+        for path in uploaded:
+            path.unlink(missing_ok=True)
         chunks = deleted[source]
         return _note(f"Deleted {source} ({chunks} chunks)."), *self.listing()
 

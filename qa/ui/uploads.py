@@ -2,9 +2,13 @@
 
 An upload's name comes from the browser and is not trusted: only its last path component is
 kept, reduced to letters, digits, ".", "-" and "_" (no leading dot, at most 100 characters),
-and the stored path is checked to be inside the uploads folder. The name then becomes the
-document's source, so uploading a file of the same name again updates that document.
+and the stored path is checked to be inside the uploads folder. Uploading a file of the same
+name again updates that document; a document of the same name ingested from elsewhere is
+kept, and the upload named apart from it (``uploads/notes.md``: see ingest/sources.py).
 Checked before anything is copied: the type (the suffixes ingestion reads) and the size.
+A copy that replaces an earlier upload keeps the earlier one aside until ingestion says
+whether the new one could be read (``Stored.settle``): a refused upload leaves nothing
+behind, and the good one it would have replaced stays.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from pathlib import Path
 from ingest.formats import SUPPORTED_SUFFIXES
 
 UPLOADS_DIR = "uploads"  # inside the index folder
+# The web server stores no file over this many times QA_MAX_UPLOAD_MB (it answers 413, and
+# the page drops the whole selection); between the two, a file is refused here, alone.
+SERVER_UPLOAD_FACTOR = 4
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_NAME = 100
 
@@ -35,10 +42,28 @@ def safe_name(name: str) -> str:
     return f"{stem}.{suffix}" if stem else ""
 
 
+def _size(n: float) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
 @dataclass
 class Stored:
     paths: list[Path] = field(default_factory=list)  # copied into the uploads folder
     failed: list[tuple[str, str]] = field(default_factory=list)  # (name as uploaded, reason)
+    previous: dict[Path, Path] = field(default_factory=dict)  # path -> the earlier copy, aside
+
+    def settle(self, refused: Iterable[Path]) -> None:
+        """Drop the copies that ingestion refused (the earlier ones come back), and the
+        earlier copies of the ones it took."""
+        refused = set(refused)
+        for path in self.paths:
+            earlier = self.previous.get(path)
+            if path in refused:
+                path.unlink(missing_ok=True)
+                if earlier is not None:
+                    earlier.replace(path)
+            elif earlier is not None:
+                earlier.unlink(missing_ok=True)
 
 
 def store(uploads: Iterable[tuple[str, Path]], folder: Path, max_bytes: int) -> Stored:
@@ -63,7 +88,7 @@ def store(uploads: Iterable[tuple[str, Path]], folder: Path, max_bytes: int) -> 
             )
         elif size > max_bytes:
             out.failed.append(
-                (original, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit")
+                (original, f"file is {_size(size)}, over the {_size(max_bytes)} limit per upload")
             )
         elif size == 0:
             out.failed.append((original, "empty file"))
@@ -76,6 +101,10 @@ def store(uploads: Iterable[tuple[str, Path]], folder: Path, max_bytes: int) -> 
             if not target.is_relative_to(folder.resolve()):  # cannot happen with safe_name
                 out.failed.append((original, "unsafe file name"))
                 continue
+            if target.exists():
+                aside = target.with_name(f".previous-{target.name}")
+                target.replace(aside)
+                out.previous[target] = aside
             shutil.copyfile(temp, target)
             out.paths.append(target)
     return out
