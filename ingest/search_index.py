@@ -309,6 +309,8 @@ class SearchIndex:
 
     def offsets(self) -> list[int]:
         """The position of each segment's first live chunk (positions follow the segments)."""
+        if not self.segments:  # every chunk deleted: no segment, no offset
+            return []
         return list(itertools.accumulate((s.live for s in self.segments[:-1]), initial=0))
 
     # -- searching

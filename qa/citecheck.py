@@ -47,6 +47,7 @@ NAME_PENALTY = 0.7
 CONTEXT_WEIGHT = 0.5
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
+_PRONOUN = re.compile(r"\b(?:it|its|he|his|him|she|her|they|their|them)\b", re.I)
 _REFUSAL = re.compile(r"not[\s_]+in[\s_]+(?:the[\s_]+)?documents", re.I)
 
 _INSTRUCTION = re.compile(
@@ -104,6 +105,7 @@ class _Unit:
     parts: tuple[str, ...]  # its sentences' text
     numbers: frozenset[str]
     negated: bool
+    refers: bool  # it has a pronoun that may stand for a name it does not state
 
 
 def is_instruction(sentence: str) -> bool:
@@ -116,7 +118,7 @@ def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:
     for i in sorted(needed):
         text = passages[i].text
         units += [
-            _Unit(i, a, b, frozenset(terms(t)), (t,), numbers(t), is_negated(t))
+            _Unit(i, a, b, frozenset(terms(t)), (t,), numbers(t), is_negated(t), _refers(t))
             for a, b in sentence_spans(text)
             if not is_instruction(t := text[a:b])
         ]
@@ -134,7 +136,12 @@ def _join(u: _Unit, w: _Unit) -> _Unit:
         parts=u.parts + w.parts,
         numbers=u.numbers | w.numbers,
         negated=u.negated or w.negated,
+        refers=u.refers or w.refers,
     )
+
+
+def _refers(sentence: str) -> bool:
+    return _PRONOUN.search(sentence) is not None
 
 
 def _normalized(vectors: Sequence[Sequence[float]]) -> np.ndarray:
@@ -174,7 +181,8 @@ def support(claim: Claim, similarity: float, cover: float, unit: _Unit, w: Weigh
         score *= w.number_penalty
     if claim.negated and not unit.negated:  # "X was never used" against "X was used"
         score *= w.negation_penalty
-    if claim.names - unit.terms:  # "Xi Jinping declared …" against "Trump … declared …"
+    # "Xi Jinping declared …" against "Trump … declared …"; not "Etna is …" against "It is …"
+    if claim.names - unit.terms and not unit.refers:
         score *= w.name_penalty
     return score
 

@@ -61,6 +61,17 @@ def retryable(err: BaseException) -> bool:
     return isinstance(err, TimeoutError | ConnectionError)
 
 
+def lost_connection(err: BaseException | None) -> bool:
+    """The server could not be reached, or dropped the connection (not a timeout)."""
+    if err is None:
+        return False
+    import openai
+
+    if isinstance(err, openai.APITimeoutError | TimeoutError):
+        return False
+    return isinstance(err, openai.APIConnectionError | ConnectionError)
+
+
 def retry_after(err: BaseException) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms`` or ``Retry-After``), if any."""
     headers = getattr(getattr(err, "response", None), "headers", None)

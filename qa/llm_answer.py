@@ -19,7 +19,7 @@ from . import grounding, llm
 from .citecheck import SentenceVectors
 from .claims import LiveMarkers
 from .conversation import Message
-from .faults import Deadline, LLMUnavailable, within_deadline
+from .faults import Deadline, LLMUnavailable, lost_connection, within_deadline
 from .settings import Settings
 from .types import Answer, Passage, Status
 
@@ -116,7 +116,9 @@ def _write(parts: Parts, query: str, deadline: Deadline, streaming: bool) -> Ite
 def _notice(parts: Parts, err: LLMUnavailable) -> str:
     reason = err.reason
     local = parts.llm.local
-    if local is not None and (gone := local.server.describe_exit()):
+    # A dropped connection may be the model's process dying: give it a moment to be reaped.
+    wait = 1.0 if lost_connection(err.__cause__) else 0.0
+    if local is not None and (gone := local.server.describe_exit(wait)):
         reason = gone  # "its server could not be reached" says less than why it is gone
     return FALLBACK_NOTICE.format(reason)
 
@@ -138,7 +140,7 @@ def _condense(parts: Parts, question: str, turns: list[Message], deadline: Deadl
     def call(timeout: float) -> Iterator[str]:
         return llm.text_chain(llm.with_timeout(model, timeout)).stream(messages)
 
-    reply = "".join(within_deadline(call, deadline, settings.llm_max_retries))
+    reply = "".join(within_deadline(call, deadline, _retries(parts)))
     return llm.standalone_from_reply(reply, question, settings.max_question_chars)
 
 
@@ -158,7 +160,13 @@ def _generate(
             return chain.stream(messages)
         return iter([chain.invoke(messages)])
 
-    return within_deadline(call, deadline, parts.settings.llm_max_retries)
+    return within_deadline(call, deadline, _retries(parts))
+
+
+def _retries(parts: Parts) -> int:
+    """None for the local model: its faults are not passing ones (a dead process is reported,
+    and restarted for the next question, rather than waited for)."""
+    return 0 if parts.llm.local is not None else parts.settings.llm_max_retries
 
 
 def _recorded(pieces: Iterator[str], into: list[str]) -> Iterator[str]:

@@ -180,7 +180,7 @@ def test_settings_examples_refusals_and_clearing(page: Page, app_url: str) -> No
     slider.press("Enter")
     page.get_by_role("tab", name="Chat").click()
     ask(page, CHINA)
-    expect(last_answer(page).locator(".qa-degraded")).to_contain_text("no LLM is configured")
+    expect(last_answer(page).locator(".qa-degraded")).to_contain_text("no model is available")
     expect(last_answer(page).locator(".qa-meta")).to_contain_text("2 passages searched")
 
     page.click("#qa-clear")

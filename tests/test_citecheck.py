@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from qa import Passage
+from qa import Passage, Settings
 from qa.citecheck import SentenceVectors, check, is_instruction
 from qa.claims import LiveMarkers
 from qa.extractive import REFUSAL_TEXT
 
-THRESHOLD = 0.65
+THRESHOLD = Settings().support_threshold
 TEXT = (
     "Header line\n"
     "The Etna volcano stands on the east coast of Sicily. It last erupted in 2021. "
@@ -149,3 +149,19 @@ def test_live_markers_number_as_the_check_does_and_wait_for_split_markers() -> N
     pieces = ["Etna is tall [", "3]. It erupted [1", "][9]. Often [3", "]"]
     shown = "".join(live.feed(p) for p in pieces) + live.flush()
     assert shown == "Etna is tall [1]. It erupted [2]. Often [1]"
+
+
+def test_a_quote_given_to_the_wrong_person_is_unsupported(vectors: SentenceVectors) -> None:
+    """The seed article has Trump declare it; a small model gave it to Xi Jinping, who is
+    named in another passage."""
+    quote = (
+        "Trump, during the meeting, declared, “Within a year, we will have more rare minerals "
+        "than we’ll know what to do with.” Japan and Australia are key partners."
+    )
+    xi = "As Trump prepares to meet Chinese President Xi Jinping, the race goes on."
+    passages = [passage(quote, 0, len(quote), 1), passage(xi, 0, len(xi), 2)]
+    said = "declared that within a year there will be more rare minerals than anyone needs"
+    right = check(f"Trump {said} [1].", passages, vectors, THRESHOLD)
+    wrong = check(f"Chinese President Xi Jinping {said} [1].", passages, vectors, THRESHOLD)
+    assert right.unsupported == [] and right.citations[0].quote.startswith("Trump, during")
+    assert wrong.unsupported == [f"Chinese President Xi Jinping {said}."] and wrong.citations == []

@@ -288,8 +288,12 @@ def test_planted_instructions_stay_data_and_what_they_make_up_is_flagged(
     user = request.content("user")
     assert user.count("PASSAGES>>>") == 1  # the document could not close the fence
     assert user.index("Ignore all previous") < user.index("PASSAGES>>>")
-    assert a.text == "Lynas closed its Malaysian plant in 2022."  # cited to nothing
-    assert a.unsupported == ["Lynas closed its Malaysian plant in 2022."]
+    # Nothing supports what it made up: the answer quotes the document instead, and says so.
+    assert a.mode == "extractive"
+    assert a.text == "Lynas Rare Earths operates a processing plant in Malaysia. [1]"
+    assert "not supported by the documents (“Lynas closed its Malaysian plant in 2022.”)" in (
+        a.notice
+    )
 
 
 def test_the_real_openai_client_speaks_to_the_scripted_server(llm_server: LLMServer) -> None:

@@ -105,10 +105,16 @@ class ModelServer:
         if proc.poll() is not None:
             raise LLMUnavailable(self._died(proc))
 
-    def describe_exit(self) -> str | None:
-        """Why the process is gone, when it is (for a notice after a failed request)."""
+    def describe_exit(self, wait: float = 0.0) -> str | None:
+        """Why the process is gone, when it is (for a notice after a failed request); ``wait``
+        seconds for it to finish dying (its connections close a moment before it can be
+        reaped)."""
         proc = self._proc
-        if proc is None or proc.poll() is None:
+        if proc is None:
+            return None
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
             return None
         return self._died(proc)
 
