@@ -134,15 +134,19 @@ def _unfenced(text: str) -> str:
 
 
 def answer_messages(
-    question: str, passages: Sequence[Passage], prompts_dir: Path | None = None
+    question: str,
+    passages: Sequence[Passage],
+    prompts_dir: Path | None = None,
+    texts: Sequence[str] | None = None,
 ) -> list[BaseMessage]:
-    """The answer prompt: the question and the passages, numbered from 1, as fenced data."""
+    """The answer prompt: the question and the passages, numbered from 1, as fenced data
+    (``texts``: what the model reads of each passage, when not all of it; see qa/trim.py)."""
     numbered = [
         {
             "n": n,
             "title": _unfenced(p.title),
             "source": _unfenced(p.source),
-            "text": _unfenced(p.text),
+            "text": _unfenced(p.text if texts is None else texts[n - 1]),
         }
         for n, p in enumerate(passages, 1)
     ]

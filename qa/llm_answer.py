@@ -21,6 +21,7 @@ from .claims import LiveMarkers
 from .conversation import Message
 from .faults import Deadline, LLMUnavailable, lost_connection, within_deadline
 from .settings import Settings
+from .trim import trimmed
 from .types import Answer, Passage, Status
 
 FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the documents."
@@ -149,7 +150,8 @@ def _generate(
 ) -> Iterator[str]:
     """The model's answer, in pieces; ``LLMUnavailable`` when it gives none in time."""
     # Rendered here, not in the worker: a broken prompt file is an error, not a fault.
-    messages = llm.answer_messages(query, passages, parts.settings.prompts_dir)
+    texts = trimmed(query, passages, parts.vectors, parts.settings.llm_passage_chars)
+    messages = llm.answer_messages(query, passages, parts.settings.prompts_dir, texts)
     model: BaseChatModel = parts.llm.chat_model
 
     def call(timeout: float) -> Iterator[str]:

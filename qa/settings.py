@@ -31,6 +31,12 @@ class Settings(IndexSettings):
         le=600,
         description="Seconds for the whole LLM answer (waiting for the model, retries included).",
     )
+    llm_passage_chars: int = Field(
+        2400,
+        ge=0,
+        description="Characters of passage text the model reads (their sentences nearest the "
+        "question); 0: whole passages.",
+    )
     llm_max_tokens: int = Field(
         400, ge=16, le=8192, description="Most tokens the model may write for one answer."
     )
