@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from ingest.text import sentence_spans, terms
 
 from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rewrite_markers
 from .extractive import REFUSAL_TEXT
+from .injection import is_instruction
 from .llm import NOT_IN_DOCUMENTS
 from .types import Citation, Passage
 
@@ -45,15 +45,6 @@ NEGATION_PENALTY = 0.8  # support kept by a negated sentence whose passage sente
 CONTEXT_WEIGHT = 0.5
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
-
-_INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|"
-    r"directions|guidelines)\b"
-    r"|\bsystem prompt\b|\byou are now\b|\bnew instructions\b|\b(?:tell|inform) the user\b"
-    r"|^\W*(?:please\W+)?(?:reply|respond|answer) (?:with|that|only)\b"
-    r"|\b(?:assistant|chatbot|the ai) (?:must|should)\b",
-    re.I,
-)
 
 
 class SentenceVectors:
@@ -101,11 +92,6 @@ class _Unit:
     parts: tuple[str, ...]  # its sentences' text
     numbers: frozenset[str]
     negated: bool
-
-
-def is_instruction(sentence: str) -> bool:
-    """Text addressed to an assistant rather than stating something about the world."""
-    return bool(_INSTRUCTION.search(sentence))
 
 
 def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:
