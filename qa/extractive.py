@@ -5,9 +5,11 @@ cited text. The candidates and their features are in qa/extractive_features.py; 
 (qa/extractive_model.py, parameters in qa/extractive_model.json) gives each the probability
 that it answers the question. When even the best one is below the model's refusal threshold,
 the documents are taken not to answer. Otherwise the answer quotes the best sentence and the
-others above the model's keep threshold (up to ``max_sentences``); sentences that follow one
-another in a passage become one quote. Both thresholds and every weight were fitted on public
-questions written by others (``python -m bench.fit_extractive``; docs/calibration.md).
+others at least ``keep`` times as likely and above the refusal threshold themselves (up to
+``max_sentences``): when the best one is clearly the answer, weaker ones are left out.
+Sentences that follow one another in a passage become one quote. Both thresholds and every
+weight were fitted on public questions written by others (``python -m bench.fit_extractive``;
+docs/calibration.md).
 
 Sentences addressed to an assistant or reader ("ignore previous instructions", "tell the user
 that ...") are never quoted, and the notice says when one was passed over.
@@ -108,12 +110,14 @@ def _inside(c: Candidate, o: Candidate) -> bool:
 def choose(
     ranked: Sequence[Scored], refusal: float, keep: float, max_sentences: int
 ) -> list[Scored]:
-    """The best sentence and the others above ``keep`` that add something; empty: refuse."""
+    """The best sentence and the others that add something, are at least ``keep`` times as
+    likely to answer, and would each pass the refusal threshold alone; empty: refuse."""
     if not ranked or ranked[0].probability < refusal:
         return []
     chosen = [ranked[0]]
+    least = max(refusal, keep * ranked[0].probability)
     for s in ranked[1:]:
-        if len(chosen) == max_sentences or s.probability < keep:
+        if len(chosen) == max_sentences or s.probability < least:
             break
         c = s.candidate
         if any(_inside(c, o.candidate) for o in chosen):
@@ -210,6 +214,6 @@ def answer(
         similarity = similarities(question, found.items, vectors, query_vector)
     ranked = scored(question, found.items, model, similarity)
     threshold = model.refusal if refusal is None else refusal
-    chosen = choose(ranked, threshold, max(threshold, model.keep), max_sentences)
+    chosen = choose(ranked, threshold, model.keep, max_sentences)
     text, citations = compose(chosen)
     return Extracted(text, citations, not chosen, SKIPPED_NOTICE if found.skipped else "")

@@ -59,13 +59,11 @@ FEATURES = (
     "coverage_gap",  # minus the best candidate's
     "passage_best_gap",  # minus the best coverage among its passage's sentences
     "neighbour_coverage",  # the best of the sentences before and after it
-    "term_share",  # question words found, unweighted
     "density",  # share of the sentence's words that are the question's
     "pair_share",  # adjacent word pairs of the question found adjacent in the sentence
     "type_present",  # the question wants a kind of answer (a number, a name ...) and it has one
     "type_missing",  # it wants one and the sentence has none
     "position",  # log(1 + place of the sentence in its passage)
-    "document_start",  # the document's first sentence
     "length",  # log(words)
     "anaphoric",  # quoted with the sentence before it
     *SIMILARITY_FEATURES,  # the sentence's own embedding similarity, and minus the best one's
@@ -214,13 +212,11 @@ def features(
             "coverage_gap": cov - float(coverage.max()),
             "passage_best_gap": cov - best_in_passage[id(p)],
             "neighbour_coverage": max((cover(q_terms & n) for n in c.neighbours), default=0.0),
-            "term_share": len(found) / len(q_terms) if q_terms else 0.0,
             "density": len(found) / len(c.terms) if c.terms else 0.0,
             "pair_share": len(q_pairs & c.pairs) / len(q_pairs) if q_pairs else 0.0,
             "type_present": float(kind is not None and has_kind),
             "type_missing": float(kind is not None and not has_kind),
             "position": math.log1p(c.position),
-            "document_start": float(c.start == 0 or (p.start == 0 and c.position == 0)),
             "length": math.log(max(1, len(c.sentence.split()))),
             "anaphoric": float(c.anaphoric),
         }

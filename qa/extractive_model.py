@@ -2,10 +2,11 @@
 
 A logistic regression over the features of qa/extractive_features.py, with two thresholds
 chosen on training folds only: ``refusal`` (below it, even the best sentence does not answer:
-the documents are taken not to answer) and ``keep`` (further sentences join the answer from
-it). The parameters live in a JSON file shipped in the package (qa/extractive_model.json),
-written by ``python -m bench.fit_extractive``, which also records what it was fitted on and
-the figures on held-out folds.
+the documents are taken not to answer) and ``keep`` (further sentences join the answer when
+they are at least this share of the best one's probability). The parameters live in a JSON
+file shipped in the package (qa/extractive_model.json), written by
+``python -m bench.fit_extractive``, which also records what it was fitted on and the figures
+on held-out folds.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Model:
     weights: np.ndarray
     bias: float
     refusal: float  # least probability of the best sentence for an answer
-    keep: float  # least probability of a further sentence
+    keep: float  # least probability of a further sentence, as a share of the best one's
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
