@@ -204,17 +204,21 @@ class Assistant:
         """The answer quoted from the passages (found for ``query`` unless given)."""
         if passages is None:
             passages = self.search(query, self.settings.top_k, filters)
-        scored = extractive.score(query, extractive.candidates(passages))
-        chosen = extractive.select(
-            scored, self.settings.refusal_threshold, self.settings.max_answer_sentences
+        found = extractive.answer(
+            query,
+            passages,
+            extractive.load_model(self.settings.extractive_model),
+            max_sentences=self.settings.max_answer_sentences,
+            refusal=self.settings.refusal_threshold,
+            vectors=self._vectors,
+            query_vector=self.embeddings.embed_query,
         )
-        text, citations = extractive.compose(chosen)
         return Answer(
-            text=text,
-            citations=citations,
-            refused=not chosen,
+            text=found.text,
+            citations=found.citations,
+            refused=found.refused,
             mode="extractive",
-            notice=notice,
+            notice=" ".join(n for n in (notice, found.notice) if n),
             query=query,
             passages=passages,
         )

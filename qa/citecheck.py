@@ -34,6 +34,7 @@ from ingest.text import sentence_spans, terms
 
 from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rebuild
 from .extractive import REFUSAL_TEXT
+from .injection import is_instruction
 from .types import Citation, Passage
 
 EMBEDDING_WEIGHT = 0.5  # of the support score; the rest is weighted word coverage
@@ -49,15 +50,6 @@ _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence b
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
 _PRONOUN = re.compile(r"\b(?:it|its|he|his|him|she|her|they|their|them)\b", re.I)
 _REFUSAL = re.compile(r"not[\s_]+in[\s_]+(?:the[\s_]+)?documents", re.I)
-
-_INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|"
-    r"directions|guidelines)\b"
-    r"|\bsystem prompt\b|\byou are now\b|\bnew instructions\b|\b(?:tell|inform) the user\b"
-    r"|^\W*(?:please\W+)?(?:reply|respond|answer) (?:with|that|only)\b"
-    r"|\b(?:assistant|chatbot|the ai) (?:must|should)\b",
-    re.I,
-)
 
 
 class SentenceVectors:
@@ -106,11 +98,6 @@ class _Unit:
     numbers: frozenset[str]
     negated: bool
     refers: bool  # it has a pronoun that may stand for a name it does not state
-
-
-def is_instruction(sentence: str) -> bool:
-    """Text addressed to an assistant rather than stating something about the world."""
-    return bool(_INSTRUCTION.search(sentence))
 
 
 def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:

@@ -1,158 +1,219 @@
-"""Extractive answers: the retrieved sentences that best answer the question, each cited.
+"""Extractive answers: the retrieved sentences a fitted model finds likely to answer, each cited.
 
 Every sentence of the answer is quoted verbatim from a passage, so each claim is exactly the
-cited text. A sentence's support score blends its passage's similarity to the question with
-the share of the question's content words the sentence (or, at half weight, its heading)
-contains, each word weighted by how rare it is among the candidate sentences: a word every
-sentence has tells little. A sentence without the quantity or time the question asks for
-keeps only part of its score. When no sentence reaches the refusal threshold, the documents
-are taken not to answer.
+cited text. The candidates and their features are in qa/extractive_features.py; the model
+(qa/extractive_model.py, parameters in qa/extractive_model.json) gives each the probability
+that it answers the question. When even the best one is below the model's refusal threshold,
+the documents are taken not to answer. Otherwise the answer quotes the best sentence and the
+others at least ``keep`` times as likely and above the refusal threshold themselves (up to
+``max_sentences``): when the best one is clearly the answer, weaker ones are left out.
+Sentences that follow one another in a passage become one quote. Both thresholds and every
+weight were fitted on public questions written by others (``python -m bench.fit_extractive``;
+docs/calibration.md).
 
-On the MultiHop-RAG dev split, a sentence's own embedding similarity to the question added
-nothing beyond these features, so no sentence is embedded at question time. The threshold is
-calibrated by bench/calibrate_refusal.py on questions written for that purpose.
+Sentences addressed to an assistant or reader ("ignore previous instructions", "tell the user
+that ...") are never quoted, and the notice says when one was passed over.
 Not handled: answers that must combine or reword sentences (that is the LLM path's job).
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from ingest.text import is_heading, sentence_spans, terms
+import numpy as np
 
-from .answer_types import answer_pattern
+from .extractive_features import (
+    FEATURES,
+    SIMILARITY_FEATURES,
+    Candidate,
+    candidates,
+    features,
+)
+from .extractive_model import DEFAULT_PATH, Model, load
 from .types import Citation, Passage
 
 REFUSAL_TEXT = "The documents do not answer this question."
-PASSAGE_WEIGHT = 0.3  # of the support score; the rest is weighted word coverage
-_MIN_WORDS = 4  # shorter segments are headings, datelines or captions, not answers
-_KEEP_RATIO = 0.85  # further sentences must score within this share of the best one
-_REDUNDANT = 0.8  # word overlap (Jaccard) above which a sentence repeats a chosen one
-# A sentence opening like this needs the one before it to be understood ("These are ...",
-# "However, ...").
-_ANAPHORIC = re.compile(
-    r"(?:these|this|those|that|it|its|they|their|them|he|she|his|her|such|however|but|yet|still)\b",
-    re.I,
+SKIPPED_NOTICE = (
+    "A retrieved passage addresses the assistant or its reader (e.g. “ignore previous "
+    "instructions”); such sentences are never quoted as an answer."
 )
-# A sentence is measured against the question's most telling words only: a long, multi-part
-# question cannot be covered by any one sentence, and should not be refused for that.
-_COVER_TERMS = 6
-_TYPE_MISMATCH = 0.8  # support kept by a sentence without the quantity or time asked for
-_HEADING_WEIGHT = 0.5  # a question word found only in the sentence's heading counts this much
+_REDUNDANT = 0.8  # word overlap (Jaccard) above which a sentence repeats a chosen one
 
-# Words that point at the document rather than at its content.
-_META_TERMS = frozenset(terms("article document text passage mention mentioned quoted quote"))
-
-
-@dataclass(frozen=True)
-class Candidate:
-    passage: Passage
-    start: int  # offsets in the source text; the quote is one sentence, or two when the
-    end: int  # second opens with a pronoun that points back to the first
-    text: str
-    terms: frozenset[str]
-    context: frozenset[str] = frozenset()  # terms of the heading the sentence stands under
+# texts -> their normalized vectors (rows); e.g. qa.citecheck.SentenceVectors
+Vectors = Callable[[Sequence[str]], np.ndarray]
+# question -> its normalized vector; e.g. Embeddings.embed_query
+QueryVector = Callable[[str], Sequence[float]]
 
 
 @dataclass(frozen=True)
 class Scored:
     candidate: Candidate
-    score: float
+    probability: float
 
 
-def candidates(passages: Sequence[Passage]) -> list[Candidate]:
-    """The sentences of the passages, once each (overlapping chunks repeat sentences)."""
-    seen: set[tuple[str, int | None, int, int]] = set()  # offsets count within a PDF's page
-    out = []
-    for p in passages:
-        spans = sentence_spans(p.text)
-        heading: frozenset[str] = frozenset()
-        for i, (a, b) in enumerate(spans):
-            if is_heading(p.text[a:b]):
-                heading = frozenset(terms(p.text[a:b]))
-                continue
-            if i > 0 and _ANAPHORIC.match(p.text, a):
-                a = spans[i - 1][0]
-            key = (p.source, p.page, p.start + a, p.start + b)
-            text = p.text[a:b]
-            if key in seen or len(text.split()) < _MIN_WORDS:
-                continue
-            seen.add(key)
-            out.append(
-                Candidate(p, p.start + a, p.start + b, text, frozenset(terms(text)), heading)
-            )
-    return out
+@dataclass(frozen=True)
+class Extracted:
+    text: str  # with [n] markers, or REFUSAL_TEXT
+    citations: list[Citation]
+    refused: bool
+    notice: str  # "" unless a sentence addressed to the assistant was passed over
 
 
-def score(question: str, cands: Sequence[Candidate]) -> list[Scored]:
-    """Support scores of the candidates for the question, best first."""
-    q_terms = set(terms(question)) - _META_TERMS
-    if not cands or not q_terms:
+def load_model(path: Path | None = None) -> Model:
+    """The fitted model in ``path`` (default: the one shipped in the package), read once."""
+    return load(DEFAULT_PATH if path is None else Path(path), FEATURES)
+
+
+def needs_vectors(model: Model) -> bool:
+    return any(f in model.features for f in SIMILARITY_FEATURES)
+
+
+def similarities(
+    question: str, cands: Sequence[Candidate], vectors: Vectors, query_vector: QueryVector
+) -> np.ndarray:
+    """Each candidate's cosine similarity to the question."""
+    if not cands:
+        return np.zeros(0)
+    q = np.asarray(query_vector(question), dtype=np.float32)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)
+    return np.asarray(vectors([c.sentence for c in cands]) @ q, dtype=np.float64)
+
+
+def scored(
+    question: str,
+    cands: Sequence[Candidate],
+    model: Model,
+    similarity: np.ndarray | None = None,
+) -> list[Scored]:
+    """The candidates with the model's probabilities, best first."""
+    if not cands:
         return []
-    df = Counter(t for c in cands for t in c.terms)
-    idf = {t: math.log(1 + len(cands) / (1 + df[t])) for t in q_terms}
-    total = sum(sorted(idf.values(), reverse=True)[:_COVER_TERMS])
-    wanted = answer_pattern(question)
-    scored = []
-    for c in cands:
-        found = q_terms & c.terms
-        covered = sum(idf[t] for t in found) + _HEADING_WEIGHT * sum(
-            idf[t] for t in (q_terms & c.context) - found
-        )
-        support = PASSAGE_WEIGHT * c.passage.closeness + (1 - PASSAGE_WEIGHT) * min(
-            1.0, covered / total
-        )
-        if wanted is not None and not wanted.search(c.text):
-            support *= _TYPE_MISMATCH
-        scored.append(Scored(c, support))
-    return sorted(scored, key=lambda s: -s.score)
+    x = features(question, cands, similarity)
+    columns = [FEATURES.index(f) for f in model.features]
+    p = model.probabilities(x[:, columns])
+    order = np.argsort(-p, kind="stable")
+    return [Scored(cands[i], float(p[i])) for i in order]
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 1.0
+    return len(a | b) and len(a & b) / len(a | b)
 
 
-def select(scored: Sequence[Scored], threshold: float, max_sentences: int) -> list[Scored]:
-    """The best sentence and the near-best ones that add something; empty means refuse."""
-    if not scored or scored[0].score < threshold:
+def _inside(c: Candidate, o: Candidate) -> bool:
+    """``c`` lies within ``o`` in the same source (and page)."""
+    same = c.passage.source == o.passage.source and c.passage.page == o.passage.page
+    return same and o.start <= c.start and c.end <= o.end
+
+
+def choose(
+    ranked: Sequence[Scored], refusal: float, keep: float, max_sentences: int
+) -> list[Scored]:
+    """The best sentence and the others that add something, are at least ``keep`` times as
+    likely to answer, and would each pass the refusal threshold alone; empty: refuse."""
+    if not ranked or ranked[0].probability < refusal:
         return []
-    floor = max(threshold, _KEEP_RATIO * scored[0].score)
-    chosen = [scored[0]]
-    for s in scored[1:]:
-        if len(chosen) == max_sentences or s.score < floor:
+    chosen = [ranked[0]]
+    least = max(refusal, keep * ranked[0].probability)
+    for s in ranked[1:]:
+        if len(chosen) == max_sentences or s.probability < least:
             break
         c = s.candidate
-        overlaps = any(
-            c.passage.source == o.candidate.passage.source
-            and c.passage.page == o.candidate.passage.page
-            and c.start < o.candidate.end
-            and o.candidate.start < c.end
-            for o in chosen
-        )
-        if not overlaps and all(_jaccard(c.terms, o.candidate.terms) < _REDUNDANT for o in chosen):
+        if any(_inside(c, o.candidate) for o in chosen):
+            continue
+        if all(_jaccard(c.terms, o.candidate.terms) < _REDUNDANT for o in chosen):
             chosen.append(s)
     return chosen
 
 
+@dataclass
+class _Quote:
+    passage: Passage
+    start: int  # in the source text
+    end: int
+    probability: float
+
+    def text(self) -> str:
+        return self.passage.text[self.start - self.passage.start : self.end - self.passage.start]
+
+
+def _quotes(chosen: Sequence[Scored]) -> list[_Quote]:
+    """Chosen sentences as quotes: those that overlap or follow one another in a passage are
+    one quote. Best quote first."""
+    quotes: list[_Quote] = []
+    for s in sorted(chosen, key=lambda s: (s.candidate.passage.source, s.candidate.start)):
+        c = s.candidate
+        last = quotes[-1] if quotes else None
+        if (
+            last is not None
+            and last.passage.source == c.passage.source
+            and last.passage.page == c.passage.page
+        ):
+            # One passage must hold both, with only white space between them.
+            holder = next(
+                (
+                    p
+                    for p in (last.passage, c.passage)
+                    if p.start <= last.start and max(last.end, c.end) <= p.end
+                ),
+                None,
+            )
+            # An overlap leaves an empty gap (the slice runs backwards).
+            if (
+                holder is not None
+                and not holder.text[last.end - holder.start : c.start - holder.start].strip()
+            ):
+                last.passage, last.end = holder, max(last.end, c.end)
+                last.probability = max(last.probability, s.probability)
+                continue
+        quotes.append(_Quote(c.passage, c.start, c.end, s.probability))
+    return sorted(quotes, key=lambda q: -q.probability)
+
+
 def compose(chosen: Sequence[Scored]) -> tuple[str, list[Citation]]:
-    """Answer text with a ``[n]`` after each quoted sentence, and the citations."""
+    """Answer text with a ``[n]`` after each quote, and the citations."""
     if not chosen:
         return REFUSAL_TEXT, []
     citations = [
         Citation(
             n=i,
-            source=s.candidate.passage.source,
-            quote=s.candidate.text,
-            start=s.candidate.start,
-            end=s.candidate.end,
-            page=s.candidate.passage.page,
-            score=round(s.score, 4),
-            title=s.candidate.passage.title,
+            source=q.passage.source,
+            quote=q.text(),
+            start=q.start,
+            end=q.end,
+            page=q.passage.page,
+            score=round(q.probability, 4),
+            title=q.passage.title,
         )
-        for i, s in enumerate(chosen, 1)
+        for i, q in enumerate(_quotes(chosen), 1)
     ]
     return " ".join(f"{c.quote} [{c.n}]" for c in citations), citations
+
+
+def answer(
+    question: str,
+    passages: Sequence[Passage],
+    model: Model,
+    *,
+    max_sentences: int = 3,
+    refusal: float | None = None,
+    vectors: Vectors | None = None,
+    query_vector: QueryVector | None = None,
+) -> Extracted:
+    """The extractive answer to ``question`` from ``passages``.
+
+    ``refusal`` overrides the model's refusal threshold. ``vectors`` and ``query_vector``
+    are needed when the model weighs the sentences' own embedding similarity.
+    """
+    found = candidates(passages)
+    similarity = None
+    if needs_vectors(model):
+        if vectors is None or query_vector is None:
+            raise ValueError("this extractive model needs sentence and question vectors")
+        similarity = similarities(question, found.items, vectors, query_vector)
+    ranked = scored(question, found.items, model, similarity)
+    threshold = model.refusal if refusal is None else refusal
+    chosen = choose(ranked, threshold, model.keep, max_sentences)
+    text, citations = compose(chosen)
+    return Extracted(text, citations, not chosen, SKIPPED_NOTICE if found.skipped else "")

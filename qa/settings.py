@@ -77,10 +77,16 @@ class Settings(IndexSettings):
     max_answer_sentences: int = Field(
         3, ge=1, le=10, description="Sentences in an extractive answer."
     )
-    # Calibrated by bench/calibrate_refusal.py on questions written for it, not the evaluation
-    # cases (output in docs/calibration.md): below this support the documents do not answer.
-    refusal_threshold: float = Field(
-        0.525, description="Least support score of an answer sentence."
+    # The extractive model: fitted by bench/fit_extractive.py on public questions (figures in
+    # docs/calibration.md). Its file holds the refusal threshold; this overrides it.
+    extractive_model: Path | None = Field(
+        None, description="Fitted extractive model (JSON); default: the one in the package."
+    )
+    refusal_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least probability that the best sentence answers (default: the fitted one).",
     )
     max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected.")
     prompts_dir: Path | None = Field(None, description="Folder of your own prompt files.")

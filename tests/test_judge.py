@@ -40,13 +40,18 @@ def test_verdicts_are_read_and_averaged(
     llm_server: LLMServer, seed_assistant: Assistant, tmp_path: Path
 ) -> None:
     llm_server.script(
-        # china-share: its one quoted sentence; a fenced reply
-        Reply('```json\n{"verdicts": [{"claim": 1, "supported": true, "reason": "quoted"}]}\n```'),
+        # china-share: its two quoted sentences; a fenced reply
+        Reply(
+            '```json\n{"verdicts": [{"claim": 1, "supported": true, "reason": "quoted"},'
+            ' {"claim": 2, "supported": true}]}\n```'
+        ),
         Reply('{"verdicts": [{"fact": 1, "stated": "yes"}]}'),
-        # uses: two sentences under one marker; an array without numbers for its three facts
+        # uses: two sentences under one marker, then two quotes; an array without numbers for
+        # its three facts
         Reply(
             'Here you go: {"verdicts": [{"claim": 2, "supported": true},'
-            ' {"claim": 1, "supported": false, "reason": "about agreements, not uses"}]}'
+            ' {"claim": 1, "supported": false, "reason": "about agreements, not uses"},'
+            ' {"claim": 3, "supported": true}, {"claim": 4, "supported": true}]}'
         ),
         Reply('[{"stated": true}, {"stated": true}, {"stated": false, "reason": "weapons?"}]'),
         # japan-pm: unanswerable, but answered
@@ -58,7 +63,7 @@ def test_verdicts_are_read_and_averaged(
     verdicts = {r.id: r.judge for r in run.results}
     assert [(v["faithfulness"], v["correctness"]) for v in verdicts.values() if v] == [
         (1.0, 1.0),
-        (0.5, pytest.approx(2 / 3)),
+        (0.75, pytest.approx(2 / 3)),
         (1.0, 0.0),
         (None, 1.0),
     ]
@@ -67,7 +72,7 @@ def test_verdicts_are_read_and_averaged(
     assert uses["notes"].startswith("unsupported: “In a major policy shift")
     assert "(about agreements, not uses); not stated: “weapon systems” (weapons?)" in uses["notes"]
     s = run.summary
-    assert (s["judge_faithfulness"], s["judge_correctness"]) == (0.8333, 0.6667)
+    assert (s["judge_faithfulness"], s["judge_correctness"]) == (0.9167, 0.6667)
     assert s["measured_on"]["judge_faithfulness"] == 3 and s["judge_failures"] == 0
     assert run.tags["unanswerable"]["judge_correctness"] == 0.5
 
@@ -89,7 +94,7 @@ def test_verdicts_are_read_and_averaged(
     report = run.to_dict()
     assert "LLM judge: 4 cases judged, no verdict on 0" in terminal(report)
     md = markdown(report, {})
-    assert "## LLM judge" in md and "| `uses` | 0.50 | 0.67 | unsupported:" in md
+    assert "## LLM judge" in md and "| `uses` | 0.75 | 0.67 | unsupported:" in md
     assert "| `china-share` |" not in md.split("## LLM judge")[1].split("##")[0]
     write(report, tmp_path)
     with Image.open(tmp_path / "tags.png") as image:  # two more columns: the judge's
@@ -134,7 +139,8 @@ def test_server_errors_are_retried_and_a_hang_ends_at_the_deadline(
 ) -> None:
     judge = judge_on(llm_server, judge_timeout=1.0, llm_max_retries=1)
     answer = seed_assistant.ask(CHINA.question)
-    llm_server.script(Status(500), Reply('{"verdicts": [{"claim": 1, "supported": true}]}'), Hang())
+    verdicts = '{"verdicts": [{"claim": 1, "supported": true}, {"claim": 2, "supported": true}]}'
+    llm_server.script(Status(500), Reply(verdicts), Hang())
     started = time.perf_counter()
     v = judge(CHINA, answer)
     took = time.perf_counter() - started

@@ -110,7 +110,7 @@ def _harsh(body: dict[str, Any]) -> Reply:
 
 
 def test_pytest_eval_judge_option(llm_server: LLMServer, seed_index: Path, tmp_path: Path) -> None:
-    cases = _cases(tmp_path, "china-share", "uses", "texas-plant", "capital-france")
+    cases = _cases(tmp_path, "australia-deal", "largest-supplier", "texas-plant", "capital-france")
     args = (
         *("-m", "pytest", "tests/eval/test_seed_eval.py", "-p", "no:cacheprovider", "-rA"),
         *("--eval-index", str(seed_index)),

@@ -1,0 +1,228 @@
+"""Candidate sentences of the retrieved passages, and the features the extractive model weighs.
+
+A candidate is a sentence of a passage, once each (overlapping chunks repeat sentences); it is
+quoted with the sentence before it when it opens with a pronoun that points back ("These are
+..."). Headings, fragments and sentences addressed to an assistant (qa/injection.py) are not
+candidates, and are never quoted.
+
+Each candidate is described by numbers about the question and it (``FEATURES``): its
+passage's place in the retrieval (rank, fused score, embedding similarity), the share of the
+question's words it covers, each weighted by its rarity among the candidates (in the
+sentence, its neighbours, its heading, its passage, the document's title), adjacent word
+pairs of the question found in it, answer-type cues (qa/answer_types.py), its position,
+length, and, when the model asks for them, its own embedding similarity to the question.
+Which of these count and how much is fitted (bench/fit_extractive.py), not set here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.text import is_heading, sentence_spans, terms
+
+from . import answer_types
+from .injection import is_instruction
+from .types import Passage
+
+_MIN_WORDS = 4  # shorter segments are headings, datelines or captions, not answers
+# A sentence opening like this needs the one before it to be understood ("These are ...",
+# "However, ...").
+_ANAPHORIC = re.compile(
+    r"(?:these|this|those|that|it|its|they|their|them|he|she|his|her|such|however|but|yet|still)\b",
+    re.I,
+)
+# Coverage is measured against the question's most telling words only: a long, multi-part
+# question cannot be covered by any one sentence.
+_COVER_TERMS = 6
+_HEADING_WEIGHT = 0.5  # a question word found only in the sentence's heading counts this much
+# Words that point at the document rather than at its content.
+_META_TERMS = frozenset(terms("article document text passage mention mentioned quoted quote"))
+
+SIMILARITY_FEATURES = ("similarity", "similarity_gap")
+FEATURES = (
+    "question_terms",  # log(1 + number of the question's content words)
+    "top_similarity",  # the best passage's embedding similarity to the question
+    "passage_similarity",
+    "passage_similarity_gap",  # minus the best passage's
+    "passage_score_ratio",  # fused retrieval score over the best passage's
+    "passage_rank",  # log(1 + rank), 0 for the best passage
+    "passage_coverage",  # of the question's words, by the whole passage and its title
+    "title_coverage",
+    "coverage",  # of the question's most telling words, by the sentence (heading: half)
+    "coverage_gap",  # minus the best candidate's
+    "passage_best_gap",  # minus the best coverage among its passage's sentences
+    "neighbour_coverage",  # the best of the sentences before and after it
+    "density",  # share of the sentence's words that are the question's
+    "pair_share",  # adjacent word pairs of the question found adjacent in the sentence
+    "type_present",  # the question wants a kind of answer (a number, a name ...) and it has one
+    "type_missing",  # it wants one and the sentence has none
+    "position",  # log(1 + place of the sentence in its passage)
+    "length",  # log(words)
+    "anaphoric",  # quoted with the sentence before it
+    *SIMILARITY_FEATURES,  # the sentence's own embedding similarity, and minus the best one's
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: Passage
+    rank: int  # of its passage among those retrieved, 0 = the best
+    position: int  # of the sentence in its passage, 0 = the first
+    start: int  # offsets of the quote in the source text: the sentence, with the one before
+    end: int  # it when it opens with a pronoun that points back ("These are ...")
+    text: str  # the quote
+    sentence: str  # the sentence alone
+    terms: frozenset[str]  # of the sentence
+    pairs: frozenset[tuple[str, str]]  # adjacent terms of the sentence
+    context: frozenset[str] = frozenset()  # terms of the heading the sentence stands under
+    neighbours: tuple[frozenset[str], ...] = ()  # terms of the sentences before and after
+    anaphoric: bool = False  # quoted with the sentence before it
+
+
+@dataclass(frozen=True)
+class Candidates:
+    items: list[Candidate]
+    skipped: int  # sentences addressed to an assistant or reader, left out
+
+
+def _pairs(words: list[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(itertools.pairwise(words))
+
+
+def candidates(passages: Sequence[Passage]) -> Candidates:
+    """The sentences of the passages that could be quoted as an answer, once each."""
+    seen: set[tuple[str, int | None, int]] = set()  # offsets count within a PDF's page
+    out = []
+    skipped = 0
+    for rank, p in enumerate(passages):
+        spans = sentence_spans(p.text)
+        texts = [p.text[a:b] for a, b in spans]
+        words = [terms(t) for t in texts]
+        headings = [is_heading(t) for t in texts]
+        instructions = [is_instruction(t) for t in texts]
+        heading: frozenset[str] = frozenset()
+        for i, (a, b) in enumerate(spans):
+            if headings[i]:
+                heading = frozenset(words[i])
+                continue
+            if instructions[i]:
+                skipped += 1
+                continue
+            key = (p.source, p.page, p.start + a)
+            if key in seen or len(texts[i].split()) < _MIN_WORDS:
+                continue
+            seen.add(key)
+            joined = (
+                i > 0
+                and not headings[i - 1]
+                and not instructions[i - 1]
+                and _ANAPHORIC.match(p.text, a) is not None
+            )
+            quote_start = spans[i - 1][0] if joined else a
+            out.append(
+                Candidate(
+                    passage=p,
+                    rank=rank,
+                    position=i,
+                    start=p.start + quote_start,
+                    end=p.start + b,
+                    text=p.text[quote_start:b],
+                    sentence=texts[i],
+                    terms=frozenset(words[i]),
+                    pairs=_pairs(words[i]),
+                    context=heading,
+                    neighbours=tuple(
+                        frozenset(words[j]) for j in (i - 1, i + 1) if 0 <= j < len(spans)
+                    ),
+                    anaphoric=joined,
+                )
+            )
+    return Candidates(out, skipped)
+
+
+def question_terms(question: str) -> list[str]:
+    return [t for t in terms(question) if t not in _META_TERMS]
+
+
+def features(
+    question: str, cands: Sequence[Candidate], similarity: np.ndarray | None = None
+) -> np.ndarray:
+    """One row per candidate, one column per name in ``FEATURES``.
+
+    ``similarity``: each candidate's embedding similarity to the question; without it those
+    columns are 0 (a model that does not use them ignores them).
+    """
+    words = question_terms(question)
+    q_terms = set(words)
+    q_pairs = _pairs(words)
+    x = np.zeros((len(cands), len(FEATURES)))
+    if not cands:
+        return x
+    df = Counter(t for c in cands for t in c.terms)
+    idf = {t: math.log(1 + len(cands) / (1 + df[t])) for t in q_terms}
+    top = sorted(idf.values(), reverse=True)
+    cover_total = sum(top[:_COVER_TERMS]) or 1.0
+    all_total = sum(top) or 1.0
+
+    def cover(found: set[str] | frozenset[str], total: float = cover_total) -> float:
+        return min(1.0, sum(idf[t] for t in found) / total)
+
+    passages = {id(c.passage): c.passage for c in cands}
+    passage_terms: dict[int, set[str]] = {}
+    for c in cands:
+        passage_terms.setdefault(id(c.passage), set()).update(c.terms | c.context)
+    titles = {k: set(terms(p.title)) for k, p in passages.items()}
+    top_similarity = max(p.closeness for p in passages.values())
+    top_score = max(p.score for p in passages.values())
+    kind = answer_types.wanted(question)
+    known = frozenset(w.lower() for w in re.findall(r"\w+", question))
+
+    coverage = np.array(
+        [
+            cover(q_terms & c.terms) + _HEADING_WEIGHT * cover((q_terms & c.context) - c.terms)
+            for c in cands
+        ]
+    )
+    coverage = np.minimum(coverage, 1.0)
+    best_in_passage: dict[int, float] = {}
+    for c, v in zip(cands, coverage, strict=True):
+        best_in_passage[id(c.passage)] = max(best_in_passage.get(id(c.passage), 0.0), v)
+    column = {name: i for i, name in enumerate(FEATURES)}
+    for row, (c, cov) in enumerate(zip(cands, coverage, strict=True)):
+        p = c.passage
+        found = q_terms & c.terms
+        has_kind = kind is not None and answer_types.has_kind(kind, c.sentence, known)
+        values = {
+            "question_terms": math.log1p(len(q_terms)),
+            "top_similarity": top_similarity,
+            "passage_similarity": p.closeness,
+            "passage_similarity_gap": p.closeness - top_similarity,
+            "passage_score_ratio": p.score / top_score if top_score > 0 else 0.0,
+            "passage_rank": math.log1p(c.rank),
+            "passage_coverage": cover(q_terms & (passage_terms[id(p)] | titles[id(p)]), all_total),
+            "title_coverage": cover(q_terms & titles[id(p)], all_total),
+            "coverage": cov,
+            "coverage_gap": cov - float(coverage.max()),
+            "passage_best_gap": cov - best_in_passage[id(p)],
+            "neighbour_coverage": max((cover(q_terms & n) for n in c.neighbours), default=0.0),
+            "density": len(found) / len(c.terms) if c.terms else 0.0,
+            "pair_share": len(q_pairs & c.pairs) / len(q_pairs) if q_pairs else 0.0,
+            "type_present": float(kind is not None and has_kind),
+            "type_missing": float(kind is not None and not has_kind),
+            "position": math.log1p(c.position),
+            "length": math.log(max(1, len(c.sentence.split()))),
+            "anaphoric": float(c.anaphoric),
+        }
+        for name, value in values.items():
+            x[row, column[name]] = value
+    if similarity is not None and len(similarity):
+        x[:, column["similarity"]] = similarity
+        x[:, column["similarity_gap"]] = similarity - float(np.max(similarity))
+    return x
