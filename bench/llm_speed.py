@@ -16,6 +16,12 @@ The seed questions (tests/eval/seed_qa.jsonl, answerable ones) over an index of 
 
 from __future__ import annotations
 
+import os
+
+# The floor runs llama.cpp as our server does (qa/local/server.py): its OpenMP threads sleep,
+# rather than spin, while they wait. Read when llama.cpp loads, so set before it is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import tempfile

@@ -29,7 +29,10 @@ _NEGATION = re.compile(
 )
 # Words about the answer itself ("according to the passages"), not about the world.
 _META = frozenset(
-    terms("passage passages document documents text source sources answer question provided based")
+    terms(
+        "passage passages document documents text source sources answer question provided based "
+        "yes"  # "Yes." says what follows does; there is nothing to check in it alone
+    )
 )
 
 

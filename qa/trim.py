@@ -31,7 +31,15 @@ def trimmed(
     if budget <= 0 or sum(len(t) for t in whole) <= budget:
         return whole
     spans = [sentence_spans(t) for t in whole]
-    sentences = [(i, a, b) for i, found in enumerate(spans) for a, b in found]
+    sentences = []  # (passage, start, end): a sentence once, in the first passage that has it
+    seen: set[tuple[str, int | None, int, int]] = set()
+    for i, found in enumerate(spans):
+        p = passages[i]
+        for a, b in found:
+            key = (p.source, p.page, p.start + a, p.start + b)  # overlapping chunks repeat some
+            if key not in seen:
+                seen.add(key)
+                sentences.append((i, a, b))
     if not sentences:
         return whole
     texts = [whole[i][a:b] for i, a, b in sentences]
@@ -56,9 +64,10 @@ def trimmed(
 
 
 def _joined(text: str, kept: list[tuple[int, int]], spans: list[tuple[int, int]]) -> str:
-    """The kept sentences in order, with "…" where sentences were left out."""
+    """The kept sentences in order, with "…" where sentences were left out (all of them: the
+    passage repeats sentences an earlier one showed)."""
     if not kept:
-        return text
+        return GAP
     position = {span: n for n, span in enumerate(spans)}
     pieces: list[str] = []
     previous = -1

@@ -77,6 +77,7 @@ class Request:
     received: float  # time.perf_counter() when the request arrived
     first_token: float | None = None  # when the first piece of text was sent
     done: float | None = None
+    dropped: bool = False  # the client closed the stream before its end
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -287,7 +288,7 @@ class LLMServer:
             await response.write(b"data: [DONE]\n\n")
             record.done = time.perf_counter()
         except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the client gave up (its deadline) or the server is stopping
+            record.dropped = True  # the client gave up (its deadline, a stop) or we stop
         return response
 
 

@@ -342,6 +342,26 @@ def test_an_llm_answer_streams_in_marks_unsupported_sentences_and_degrades(
     expect(last_answer(page).locator(".qa-text")).to_contain_text("Lynas")
 
 
+def test_the_stop_button_ends_the_answer_and_the_models_stream(
+    page: Page, llm_app: tuple[str, LLMServer]
+) -> None:
+    url, server = llm_app
+    words = " ".join(f"word{i}" for i in range(200))
+    server.default = lambda body: Reply(f"{words} [1].", chunk_delay=0.1, words_per_chunk=1)
+    open_app(page, url)
+    page.fill("#qa-question textarea", CHINA)
+    page.click("#qa-ask")
+    expect(page.locator("#qa-chat .qa-streaming")).to_contain_text("word3")
+    page.click("#qa-stop")
+    expect(last_answer(page)).to_contain_text("Stopped before the answer was complete.")
+    expect(page.locator("#qa-chat .qa-streaming")).to_have_count(0)
+    _wait_for(lambda: server.requests[-1].dropped, 10)  # the model's stream was closed
+    assert server.requests[-1].done is None
+    server.default = _china_with_a_made_up_sentence
+    ask(page, CHINA)  # the page asks again as before
+    expect(last_answer(page).locator(".qa-text")).to_contain_text("70 percent")
+
+
 def test_ratings_are_kept_as_evaluation_cases(
     page: Page, app_url: str, web_assistant: Assistant
 ) -> None:

@@ -49,6 +49,8 @@ class CaseResult:
     xfail: str | None
     answer: str = ""
     refused: bool = False
+    mode: str = ""  # "llm" (written by the model) or "extractive" (quoted)
+    notice: str = ""
     query: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)  # + relevant, exact
     retrieved: list[dict[str, Any]] = field(default_factory=list)  # rank, source, …, relevant
@@ -98,6 +100,7 @@ def score_case(
     (True/False, or the reason it could not be checked)."""
     r = CaseResult(case.id, case.question, list(case.tags), case.unanswerable, case.xfail)
     r.answer, r.refused, r.query = answer.text, answer.refused, answer.query
+    r.mode, r.notice = answer.mode, answer.notice
     r.latency, r.retrieve_latency = latency, retrieve_latency
     for c, ok in zip(answer.citations, exact, strict=True):
         relevant = None if case.unanswerable else _relevant_citation(case, c.quote, c.source)
