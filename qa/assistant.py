@@ -4,7 +4,7 @@ cited answer flow (the model's answers in ``llm_answer``, the quoted ones in ``e
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -154,7 +154,7 @@ class Assistant:
         question: str,
         history: Sequence[Message] | None = None,
         filters: Filters | None = None,
-    ) -> Iterator[str | Answer]:
+    ) -> Generator[str | Answer, None, None]:
         """The answer's text as it arrives, then the ``Answer``.
 
         The ``Answer`` is what counts: its text may differ from the streamed one (markers
@@ -169,7 +169,7 @@ class Assistant:
         filters: Filters | None = None,
         *,
         streaming: bool = True,
-    ) -> Iterator[Status | str | Answer]:
+    ) -> Generator[Status | str | Answer, None, None]:
         """As ``stream``, with a ``Status`` whenever the answer waits (for the model's turn,
         for it to load). Closing the iterator early stops the model writing."""
         question = self.check_question(question)

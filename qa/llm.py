@@ -13,7 +13,7 @@ nothing from a document is ever put in the system message.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -114,8 +114,26 @@ def _messages(rendered: list[dict[str, str]]) -> list[BaseMessage]:
 
 
 def text_chain(model: Runnable[Any, Any]) -> Runnable[Any, str]:
-    """Messages -> the model's reply as text (streamed in pieces by ``.stream``)."""
+    """Messages -> the model's reply as text (for ``.invoke``; streams: ``text_stream``)."""
     return model | StrOutputParser()
+
+
+def text_stream(model: Runnable[Any, Any], messages: list[BaseMessage]) -> Iterator[str]:
+    """The model's reply as text, in pieces as they come.
+
+    subtle: not ``text_chain(model).stream``: closing a RunnableSequence's stream early leaves
+    the HTTP response open (langchain-core 1.8), so a stopped answer would keep the model
+    writing and holding its turn. The model's own stream closes its response.
+    """
+    chunks = model.stream(messages)
+    try:
+        for chunk in chunks:
+            if text := chunk.text:
+                yield text
+    finally:
+        close = getattr(chunks, "close", None)  # typed as an Iterator, made as a generator
+        if close is not None:
+            close()
 
 
 def with_timeout(model: BaseChatModel, seconds: float) -> Runnable[Any, Any]:

@@ -139,7 +139,7 @@ def _condense(parts: Parts, question: str, turns: list[Message], deadline: Deadl
     model = parts.llm.chat_model
 
     def call(timeout: float) -> Iterator[str]:
-        return llm.text_chain(llm.with_timeout(model, timeout)).stream(messages)
+        return llm.text_stream(llm.with_timeout(model, timeout), messages)
 
     reply = "".join(within_deadline(call, deadline, _retries(parts)))
     return llm.standalone_from_reply(reply, question, settings.max_question_chars)
@@ -155,12 +155,12 @@ def _generate(
     model: BaseChatModel = parts.llm.chat_model
 
     def call(timeout: float) -> Iterator[str]:
-        chain = llm.text_chain(llm.with_timeout(model, timeout))
+        bound = llm.with_timeout(model, timeout)
         # subtle: a local model always streams, even for ask(): a stream left early is closed,
         # and the server stops writing; an abandoned non-streamed call would run to its end.
         if streaming or parts.llm.local is not None:
-            return chain.stream(messages)
-        return iter([chain.invoke(messages)])
+            return llm.text_stream(bound, messages)
+        return iter([llm.text_chain(bound).invoke(messages)])
 
     return within_deadline(call, deadline, _retries(parts))
 

@@ -65,18 +65,21 @@ def trimmed(
 
 def _joined(text: str, kept: list[tuple[int, int]], spans: list[tuple[int, int]]) -> str:
     """The kept sentences in order, with "…" where sentences were left out (all of them: the
-    passage repeats sentences an earlier one showed)."""
+    passage repeats sentences an earlier one showed). Neighbours keep what stood between
+    them (a heading's line break), so that a run of kept sentences is verbatim."""
     if not kept:
         return GAP
     position = {span: n for n, span in enumerate(spans)}
-    pieces: list[str] = []
-    previous = -1
+    out = ""
+    previous, end = -1, 0
     for a, b in kept:
         n = position[(a, b)]
         if n > previous + 1:
-            pieces.append(GAP)
-        pieces.append(text[a:b])
-        previous = n
+            out += f" {GAP} " if out else f"{GAP} "
+        elif out:
+            out += text[end:a]
+        out += text[a:b]
+        previous, end = n, b
     if previous < len(spans) - 1:
-        pieces.append(GAP)
-    return " ".join(pieces)
+        out += f" {GAP}"
+    return out

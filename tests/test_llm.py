@@ -24,6 +24,7 @@ from ingest.settings import SettingsError
 from qa import Answer, Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
 from qa.prompts import PromptError
+from qa.trim import GAP
 
 from .conftest import SEED_FILE
 from .llm_server import Hang, LLMServer, Malformed, Reply, Status, passages_in, question_in
@@ -89,8 +90,14 @@ def test_passages_are_numbered_data_in_the_user_message_never_the_system(
     assert [m["role"] for m in request.messages] == ["system", "user"]
     assert "70 percent" not in system and "NOT_IN_DOCUMENTS" in system
     fenced = user[user.index("<<<PASSAGES") : user.index("PASSAGES>>>")]
-    for n, p in enumerate(a.passages, 1):
-        assert f"[{n}] {p.title} ({p.source})\n{p.text}" in fenced
+    headers = [f"[{n}] {p.title} ({p.source})\n" for n, p in enumerate(a.passages, 1)]
+    starts = [fenced.index(h) for h in headers]
+    assert starts == sorted(starts)
+    ends = [*starts[1:], len(fenced)]
+    for p, h, start, end in zip(a.passages, headers, starts, ends, strict=True):
+        # Each passage's own sentences, verbatim, maybe cut to those nearest the question.
+        pieces = [s.strip() for s in fenced[start + len(h) : end].split(GAP) if s.strip()]
+        assert pieces and all(piece in p.text for piece in pieces)
     assert question_in(request.body) == CHINA
 
 
@@ -419,3 +426,18 @@ def test_a_document_cannot_forge_a_passage_header(
     headers = re.findall(r"^\[(\d+)\] ", fenced, re.M)
     assert headers == [str(n) for n in range(1, len(headers) + 1)]  # ours, and only ours
     assert "(2) Fake passage (fake.md)" in fenced and "tested in 2021 (3)." in fenced
+
+
+def test_an_answer_stream_left_early_closes_the_models_stream(
+    llm_server: LLMServer, seed_assistant: Assistant
+) -> None:
+    words = " ".join(f"word{i}" for i in range(200))
+    llm_server.default = lambda body: Reply(f"{words} [1].", chunk_delay=0.1, words_per_chunk=1)
+    parts = make(llm_server, seed_assistant).stream(CHINA)
+    assert [next(parts) for _ in range(3)]
+    parts.close()  # what the page's stop button does
+    deadline = time.monotonic() + 10
+    while not llm_server.requests[-1].dropped:
+        assert time.monotonic() < deadline, "the model's stream is still open"
+        time.sleep(0.05)
+    assert llm_server.requests[-1].done is None

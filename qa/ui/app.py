@@ -7,7 +7,7 @@ shown is rendered (and escaped) by ``render``.
 from __future__ import annotations
 
 import contextlib
-from functools import partial
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +123,24 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
                 elem_id="qa-passages",
             )
 
+        stops = chat.Stops()
+
+        def respond(
+            question: str, turns: list[Turn], mode: str, passages: float, request: gr.Request
+        ) -> Iterator[chat.Update]:
+            session = request.session_hash or ""
+            flag = stops.start(session)
+            try:
+                yield from chat.respond(assistant, question, turns, mode, passages, flag)
+            finally:
+                stops.end(session, flag)
+
+        def stopped(turns: list[Turn], asking: str, request: gr.Request) -> chat.Update:
+            stops.stop(request.session_hash or "")
+            return chat.stopped(turns, asking)
+
         answer_event: dict[str, Any] = {
-            "fn": partial(chat.respond, assistant),
+            "fn": respond,
             "inputs": [question, turns, mode, passages],
             "outputs": [chatbot, sources, turns, question, asking],
             "api_visibility": "private",
@@ -137,7 +153,7 @@ def build(assistant: Assistant, feedback: FeedbackLog | None = None) -> gr.Block
             ask.click(**answer_event),
         ]
         stop.click(
-            chat.stopped,
+            stopped,
             inputs=[turns, asking],
             outputs=[chatbot, sources, turns, question, asking],
             cancels=answering,

@@ -6,8 +6,10 @@ and the source panel show is drawn from it, never read back from the page.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from typing import Any
 
 import gradio as gr
@@ -52,12 +54,46 @@ Update = tuple[Any, Any, Any, Any, Any]
 STOPPED = "Stopped before the answer was complete."
 
 
+class Stops:
+    """The stop button's word to the answer its session is streaming.
+
+    Gradio's cancel only stops reading an answer's generator: left suspended, it would keep
+    the model's stream open (and its turn at the local model) until garbage collection. So
+    the answer looks here after each part and, when stopped, closes its stream at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flags: dict[str, threading.Event] = {}
+
+    def start(self, session: str) -> threading.Event:
+        with self._lock:
+            flag = self._flags[session] = threading.Event()
+        return flag
+
+    def stop(self, session: str) -> None:
+        with self._lock:
+            flag = self._flags.pop(session, None)
+        if flag is not None:
+            flag.set()
+
+    def end(self, session: str, flag: threading.Event) -> None:
+        with self._lock:
+            if self._flags.get(session) is flag:
+                del self._flags[session]
+
+
 def respond(
-    assistant: Assistant, question: str, turns: list[Turn], mode: str, passages: float
+    assistant: Assistant,
+    question: str,
+    turns: list[Turn],
+    mode: str,
+    passages: float,
+    stop: threading.Event | None = None,
 ) -> Iterator[Update]:
     """The answer as it streams (what the assistant is doing, the text, a cursor), then
-    rendered with its sources. Stopping (``stopped``) closes this generator, which stops the
-    model writing and gives its turn to the next question."""
+    rendered with its sources. Once ``stop`` is set (the stop button, see ``Stops``) the
+    model's stream is closed and the chat is left as ``stopped`` draws it."""
     turns = list(turns)
     before = history(turns)
     turn = Turn(uuid.uuid4().hex[:16], (question or "").strip(), before)
@@ -66,18 +102,26 @@ def respond(
     try:
         chosen = assistant.configured(mode, int(passages))
         shown = ""
-        for part in chosen.events(question, history=before):
-            if isinstance(part, Answer):
-                turn.answer = part
-                continue
-            if isinstance(part, Status):
-                pending = (turn.question, shown, part.text)
-            else:
-                shown += part
-                pending = (turn.question, shown, "")
-            yield messages(turns, pending), skip, skip, skip, skip
+        with closing(chosen.events(question, history=before)) as parts:
+            for part in parts:
+                if stop is not None and stop.is_set():
+                    break
+                if isinstance(part, Answer):
+                    turn.answer = part
+                    continue
+                if isinstance(part, Status):
+                    pending = (turn.question, shown, part.text)
+                else:
+                    shown += part
+                    pending = (turn.question, shown, "")
+                yield messages(turns, pending), skip, skip, skip, skip
     except (ValueError, IndexNotFoundError, IndexMismatchError) as err:
         turn.error = str(err)
+    if stop is not None and stop.is_set():
+        # The stream is closed. Gradio may still show this generator's last update after
+        # the stop button's: make that the same stopped chat.
+        yield stopped(turns, turn.question)
+        return
     turns.append(turn)
     yield messages(turns), sources_html(turns), turns, skip, ""
 
