@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ingest.search_index import words
+
 _MONTHS = (
     "january february march april may june july august september october november december"
 ).split()
@@ -87,3 +89,50 @@ def parts(question: str, publishers: Iterable[str]) -> list[Part]:
         Part(p, d, " ".join(" ".join(question[a:b] for a, b in sorted(s)).split()))
         for (p, d), s in spans.items()
     ]
+
+
+# -- clauses: the parts of a question that each describe a different piece of evidence
+
+# Where a question turns to its next part: a comma or semicolon, or a contrasting conjunction.
+# A bare "and" is not a break: it joins nouns ("wealth, power and influence") as often as
+# clauses, and a clause joined by it usually follows a comma anyway.
+_BREAK = re.compile(r"\s*(?:[;:]|,(?!\d))\s*|\s+(?=(?:while|whereas|but|yet)\s)", re.IGNORECASE)
+# Words that frame a question rather than say what its evidence is about.
+_FRAME = frozenset(
+    "which who whom whose what when where does did do is are was were has have had "
+    "article articles report reports reported reporting according covered featured mentioned "
+    "discussed published source sources news also both analyses analysis piece pieces "
+    "coverage individual company person entity organization team".split()
+)
+MIN_CLAUSE_WORDS = 3  # a shorter fragment ("power", "as reported by") joins its neighbour
+
+
+def _content_words(text: str) -> int:
+    kept = [w for w in re.findall(r"[\w$%'’-]+", text.lower()) if w not in _FRAME]
+    return len(words([" ".join(kept)])[0])
+
+
+def clauses(question: str, publishers: Iterable[str] = ()) -> list[str]:
+    """The clauses of a question that asks about several things at once, each with words
+    enough to search on; empty for a question of one part.
+
+    "Which company, covered by The Verge, invests billions in default search deals, and is
+    accused by news publishers of harming their revenue?" has two: what it invests in and what
+    it is accused of. Publisher mentions and dates are dropped (they say where and when, not
+    what: ``parts`` handles them), and a fragment
+    too short to search on joins the next one (the last joins the one before)."""
+    pattern = _mention_pattern(tuple(sorted(set(publishers))))
+    text = pattern.sub(" ", question) if pattern is not None else question
+    text = _DATE.sub(" ", text)  # a date says when, not what (and holds a comma)
+    fragments = [f.strip(" ?.!\"'“”‘’") for f in _BREAK.split(text)]
+    merged: list[str] = []
+    pending = ""
+    for fragment in fragments:
+        pending = f"{pending} {fragment}".strip()
+        if _content_words(pending) >= MIN_CLAUSE_WORDS:
+            merged.append(pending)
+            pending = ""
+    if pending and merged:
+        merged[-1] = f"{merged[-1]} {pending}"
+    merged = [" ".join(m.split()) for m in merged]
+    return merged if len(merged) > 1 else []
