@@ -110,8 +110,10 @@ class HybridSearch:
         named = parts(query, names)
         lists = [self._part(part, query, dense, keyword, base, si) for part in named]
         if SPLIT_CLAUSES:
-            scope = _publishers_scope(named, base, si)
-            lists += [self._clause(c, query, dense, scope, si) for c in clauses(query, names)]
+            lists += [
+                self._clause(c.text, query, dense, _scope(c.publishers or named, base, si), si)
+                for c in clauses(query, names)
+            ]
         chosen = _take_turns([lst for lst in lists if lst], overall, k)
         return self._passages(chosen)
 
@@ -206,12 +208,12 @@ def _scaled(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return inside / top if top > 0 else inside
 
 
-def _publishers_scope(named: list[Part], base: np.ndarray, si: SearchIndex) -> np.ndarray:
-    """Where a clause's evidence may be: the documents of the publishers the question names
-    (any of them: a clause rarely says which), else everything the filters allow."""
+def _scope(publishers: Sequence[str | Part], base: np.ndarray, si: SearchIndex) -> np.ndarray:
+    """Where a clause's evidence may be: the documents of the publishers it names, else of any
+    publisher the question names, else everything the filters allow."""
     union = np.zeros(len(si), dtype=bool)
-    for part in named:
-        union |= si.publisher_mask(part.publisher)
+    for p in publishers:
+        union |= si.publisher_mask(p.publisher if isinstance(p, Part) else p)
     return union & base if (union & base).any() else base
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import ingest
 from qa import Assistant, Settings
-from qa.query import clauses
+from qa.query import Clause, clauses
 
 PUBLISHERS = ["TechCrunch", "The Verge", "Fortune", "The Independent - Life and Style"]
 
@@ -21,15 +21,18 @@ PUBLISHERS = ["TechCrunch", "The Verge", "Fortune", "The Independent - Life and 
         ("What share of global rare earth processing does China control?", []),
         ("Did TechCrunch report on the trial before The Verge did?", []),
         (
-            # Publisher mentions and their attribution words are not a clause of their own;
-            # the question's head joins the first clause.
+            # The head and the attribution are too short to search on: they join the first
+            # clause, which then names the publishers; framing words ("reported", "is") go.
             "Which company, reported by both The Verge and TechCrunch, invests billions to be "
             "the default search engine on various platforms, and is accused by news publishers "
             "of harming their revenue?",
             [
-                "Which company reported by both and invests billions to be the default search "
-                "engine on various platforms",
-                "and is accused by news publishers of harming their revenue",
+                Clause(
+                    "company by and invests billions to be the default search engine on "
+                    "various platforms",
+                    ("The Verge", "TechCrunch"),
+                ),
+                Clause("and accused by news publishers of harming their revenue"),
             ],
         ),
         (
@@ -39,24 +42,24 @@ PUBLISHERS = ["TechCrunch", "The Verge", "Fortune", "The Independent - Life and 
             "to pay lenders, was once the richest person under 30, and sought wealth, power and "
             "influence while Fortune says it was all built on lies?",
             [
-                "Who according to on took $14 billion from customers to pay lenders",
-                "was once the richest person under 30",
-                "and sought wealth power and influence",
-                "while says it was all built on lies",
+                Clause("to on took $14 billion from customers to pay lenders", ("TechCrunch",)),
+                Clause("once the richest person under 30"),
+                Clause("and sought wealth power and influence"),
+                Clause("while says it all built on lies", ("Fortune",)),
             ],
         ),
         (
-            # A name holding "and" or a dash is removed whole, not split.
+            # A name holding "and" or a dash is taken out whole, not split.
             "Does The Independent - Life and Style say Swift hides nothing about Kelce, while "
             "Fortune says the couple stays private?",
             [
-                "Does say Swift hides nothing about Kelce",
-                "while says the couple stays private",
+                Clause("say Swift hides nothing about Kelce", (PUBLISHERS[3],)),
+                Clause("while says the couple stays private", ("Fortune",)),
             ],
         ),
     ],
 )
-def test_clauses_of_a_question(question: str, expected: list[str]) -> None:
+def test_clauses_of_a_question(question: str, expected: list[Clause]) -> None:
     assert clauses(question, PUBLISHERS) == expected
 
 
