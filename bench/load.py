@@ -9,7 +9,8 @@ all start together and ask their questions one after the other (the seed questio
 tests/eval/seed_qa.jsonl, each session starting at a different one). Prints the errors (an
 exception, or a reply that is not an answer) and the latency of each answer, from the call to
 the JSON, queueing included: the app answers ``QA_CONCURRENCY`` questions at once and queues
-the rest.
+the rest; and who wrote the answers (``llm``: the model; ``extractive``: quoted, as when the
+model's queue passes ``QA_LLM_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Load:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    modes: dict[str, int] = field(default_factory=dict)  # answers by who wrote them
 
     def summary(self) -> str:
         answers = len(self.latencies)
@@ -51,6 +53,9 @@ class Load:
                 f"latency per answer: p50 {np.percentile(a, 50):.2f} s, "
                 f"p95 {np.percentile(a, 95):.2f} s, max {a.max():.2f} s"
             )
+        if self.modes:
+            by = ", ".join(f"{m} {n / answers:.2f}" for m, n in sorted(self.modes.items()))
+            lines.append(f"answered by: {by} (share of answers)")
         lines += [f"error: {e}" for e in self.errors[:10]]
         if len(self.errors) > 10:
             lines.append(f"... and {len(self.errors) - 10} more errors")
@@ -94,6 +99,8 @@ def run(
             with lock:
                 if isinstance(reply, dict) and isinstance(reply.get("text"), str):
                     load.latencies.append(took)
+                    mode = str(reply.get("mode"))
+                    load.modes[mode] = load.modes.get(mode, 0) + 1
                 else:
                     load.errors.append(f"session {number}, {question!r}: not an answer: {reply!r}")
 
