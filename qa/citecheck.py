@@ -49,6 +49,8 @@ CONTEXT_WEIGHT = 0.5
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
 _PRONOUN = re.compile(r"\b(?:it|its|he|his|him|she|her|they|their|them)\b", re.I)
+_QUOTED = re.compile(r"[“\"]([^”\"]{12,})[”\"]")  # words in quotation marks, not a nickname
+_CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*")
 _REFUSAL = re.compile(r"not[\s_]+in[\s_]+(?:the[\s_]+)?documents", re.I)
 
 
@@ -169,9 +171,38 @@ def support(claim: Claim, similarity: float, cover: float, unit: _Unit, w: Weigh
     if claim.negated and not unit.negated:  # "X was never used" against "X was used"
         score *= w.negation_penalty
     # "Xi Jinping declared …" against "Trump … declared …"; not "Etna is …" against "It is …"
-    if claim.names - unit.terms and not unit.refers:
+    said = _quoting(claim.text, unit)
+    if said is not None:
+        # A quotation is said by whom its own sentence names, not by someone named in the
+        # sentence beside it: "Japan's prime minister Albanese said “…”" against "Albanese
+        # visited. Trump declared “…”" (a pair of sentences holds both names).
+        if _speakers(claim.text) - frozenset(terms(said)) and not _refers(said):
+            score *= w.name_penalty
+    elif claim.names - unit.terms and not unit.refers:
         score *= w.name_penalty
     return score
+
+
+def _plain(text: str) -> str:
+    text = text.replace("’", "'").replace("‘", "'").lower()
+    return " ".join(re.sub(r"[^\w' ]+", " ", text).split())
+
+
+def _quoting(claim: str, unit: _Unit) -> str | None:
+    """The sentence of ``unit`` holding a quotation the claim makes, if any."""
+    for quoted in _QUOTED.findall(claim):
+        wanted = _plain(quoted)
+        for sentence in unit.parts:
+            if wanted and wanted in _plain(sentence):
+                return sentence
+    return None
+
+
+def _speakers(claim: str) -> frozenset[str]:
+    """The terms of the claim's capitalised words outside its quotations, the first word
+    too: "Albanese said “…”" names its speaker first."""
+    outside = _QUOTED.sub(" ", claim)
+    return frozenset(terms(" ".join(_CAPITALISED.findall(outside))))
 
 
 def _score(

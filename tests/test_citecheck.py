@@ -165,3 +165,21 @@ def test_a_quote_given_to_the_wrong_person_is_unsupported(vectors: SentenceVecto
     wrong = check(f"Chinese President Xi Jinping {said} [1].", passages, vectors, THRESHOLD)
     assert right.unsupported == [] and right.citations[0].quote.startswith("Trump, during")
     assert wrong.unsupported == [f"Chinese President Xi Jinping {said}."] and wrong.citations == []
+
+
+def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors) -> None:
+    """The seed article names Albanese in the sentence before Trump's quote: the pair of
+    sentences holds both names, yet the quote is Trump's."""
+    text = (
+        "Australian Prime Minister Anthony Albanese’s recent White House visit further "
+        "underlined this growing partnership. Trump, during the meeting, declared, “Within a "
+        "year, we will have more rare minerals than we’ll know what to do with.”"
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    quote = "“Within a year, we will have more rare minerals than we’ll know what to do with.”"
+    right = check(f"Trump declared, {quote} [1]", passages, vectors, THRESHOLD)
+    wrong = check(
+        f"Japan's prime minister Anthony Albanese said, {quote} [1]", passages, vectors, THRESHOLD
+    )
+    assert right.unsupported == [] and right.citations[0].quote.startswith("Trump, during")
+    assert len(wrong.unsupported) == 1 and wrong.citations == []
