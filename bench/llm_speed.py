@@ -4,9 +4,10 @@ For each question, ours is ``Assistant.events`` with the bundled model (its serv
 queue, retrieval, prompt, HTTP streaming and the citation check): time to the first text
 shown, and to the final ``Answer``. The floor is llama-cpp-python in this process, the same
 model file, threads and context, given the very messages our prompt sent (rebuilt from the
-answer's query and passages) and writing as many tokens as our model wrote: time to its first
-token, and to its last. Both keep llama.cpp's cache of the previous prompt (the fixed system
-message), and run in turn, question by question, so the machine's load falls on both alike.
+answer's query and passages, trimmed to the same sentences: qa/trim.py) and writing as many
+tokens as our model wrote: time to its first token, and to its last. Both keep llama.cpp's
+cache of the previous prompt (the fixed system message), and run in turn, question by
+question, so the machine's load falls on both alike.
 
     python -m bench.llm_speed [--index-dir DIR] [--questions N] [--passages K ...]
 
@@ -33,8 +34,10 @@ import numpy as np
 
 import ingest
 from qa import Answer, Assistant, Settings
+from qa.citecheck import SentenceVectors
 from qa.llm import answer_messages, make_llm
 from qa.local import default_threads, model_path
+from qa.trim import trimmed
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "eval" / "seed_qa.jsonl"
@@ -113,6 +116,7 @@ def main() -> None:
     try:
         for k in args.passages:
             assistant = Assistant(base.model_copy(update={"top_k": k}), llm=llm)
+            vectors = SentenceVectors(assistant.embeddings)
             ours(assistant, asked[0])  # warm-up: loads the model, the index, the embeddings
             floor(alone, _plain(answer_messages(asked[0], [], base.prompts_dir)), 4)
             rows: dict[str, list[float]] = {k: [] for k in ("ttft", "total", "fttft", "ftotal")}
@@ -122,7 +126,10 @@ def main() -> None:
                 if answer.mode != "llm":
                     print(f"  fell back: {q} ({answer.notice})")
                     continue
-                messages = _plain(answer_messages(answer.query, answer.passages, base.prompts_dir))
+                texts = trimmed(answer.query, answer.passages, vectors, base.llm_passage_chars)
+                messages = _plain(
+                    answer_messages(answer.query, answer.passages, base.prompts_dir, texts)
+                )
                 prompt += len(alone.tokenize(_text(messages).encode()))
                 fttft, ftotal, n = floor(alone, messages, base.llm_max_tokens)
                 written += n
