@@ -102,6 +102,10 @@ class Settings(IndexSettings):
     max_upload_mb: float = Field(
         25, gt=0, description="Largest file the web app accepts as an upload (megabytes)."
     )
+    # subtle: a question waiting here is outside QA_LLM_TIMEOUT's bound (Gradio's queue
+    # holds it before our code sees it), and a question waiting for the local model costs
+    # nothing. So many at once: the model's own queue orders them and bounds their wait.
+    # (bench.load, 20 sessions with the local model: p50 150 s per answer at 4.)
     concurrency: int = Field(
-        4, ge=1, le=64, description="Questions the web app (and its API) answers at once."
+        32, ge=1, le=64, description="Questions the web app (and its API) answers at once."
     )
