@@ -31,6 +31,11 @@ class Settings(IndexSettings):
         le=600,
         description="Seconds for the whole LLM answer (waiting for the model, retries included).",
     )
+    llm_refusal_gate: bool = Field(
+        True,
+        description="Refuse without asking the model when the quoted (extractive) answer "
+        "refuses: its fitted threshold holds better than a small model's own refusals.",
+    )
     llm_passage_chars: int = Field(
         2400,
         ge=0,

@@ -23,6 +23,7 @@ import ingest
 from ingest.settings import SettingsError
 from qa import Answer, Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
+from qa.llm_answer import GATED_NOTICE
 from qa.prompts import PromptError
 from qa.trim import GAP
 
@@ -138,10 +139,23 @@ def test_not_in_documents_is_a_refusal_and_is_never_shown(
 ) -> None:
     llm_server.script(Reply("NOT_IN_DOCUMENTS"), Reply("NOT_IN_DOCUMENTS"))
     assistant = make(llm_server, seed_assistant)
-    a = assistant.ask("Who won the 2022 FIFA World Cup?")
+    a = assistant.ask(CHINA)  # the quoted answer would answer: the model is asked
     assert (a.refused, a.text, a.citations, a.mode) == (True, REFUSAL_TEXT, [], "llm")
-    *texts, answer = assistant.stream("Who won the 2022 FIFA World Cup?")
+    *texts, answer = assistant.stream(CHINA)
     assert texts == [] and isinstance(answer, Answer) and answer.refused
+    assert len(llm_server.requests) == 2
+
+
+def test_the_model_is_not_asked_when_the_quoted_answer_refuses(
+    llm_server: LLMServer, seed_assistant: Assistant
+) -> None:
+    off_topic = "Who won the 2022 FIFA World Cup?"
+    llm_server.default = lambda body: Reply("Argentina won it [1].")
+    a = make(llm_server, seed_assistant).ask(off_topic)
+    assert (a.refused, a.text, a.mode, a.notice) == (True, REFUSAL_TEXT, "extractive", GATED_NOTICE)
+    assert llm_server.requests == []
+    ungated = make(llm_server, seed_assistant, llm_refusal_gate=False).ask(off_topic)
+    assert len(llm_server.requests) == 1 and ungated.notice != GATED_NOTICE
 
 
 def test_a_follow_up_sends_the_history_and_searches_the_rewritten_question(
@@ -390,7 +404,9 @@ def test_an_answer_no_passage_supports_is_not_shown_but_quoted_instead(
 ) -> None:
     made_up = "Australia won the 2022 FIFA World Cup final"
     llm_server.script(Reply(f"{made_up} [1]."))
-    a = make(llm_server, seed_assistant).ask("Who won the 2022 FIFA World Cup final?")
+    # The gate would refuse it before the model: what is tested here comes after the model.
+    assistant = make(llm_server, seed_assistant, llm_refusal_gate=False)
+    a = assistant.ask("Who won the 2022 FIFA World Cup final?")
     assert a.mode == "extractive" and a.refused and a.text == REFUSAL_TEXT
     assert a.notice == (
         f"The model's answer is not supported by the documents (“{made_up}.”); this answer "

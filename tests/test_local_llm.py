@@ -21,6 +21,7 @@ import pytest
 from qa import Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
 from qa.llm import LLM, make_llm
+from qa.llm_answer import GATED_NOTICE
 from qa.types import Answer, Status
 
 from .conftest import ROOT, SEED_FILE
@@ -75,9 +76,22 @@ def test_both_partners_are_named_and_each_claim_is_cited(assistant: Assistant) -
     _exact(a)
 
 
-def test_a_question_the_documents_do_not_answer_is_refused(assistant: Assistant) -> None:
-    a = assistant.ask("Who won the 2022 FIFA World Cup final?")
+def test_a_question_the_documents_do_not_answer_is_refused(
+    assistant: Assistant, local_llm: LLM
+) -> None:
+    question = "Who won the 2022 FIFA World Cup final?"
+    a = assistant.ask(question)  # refused before the model is asked
     assert a.refused and a.text == REFUSAL_TEXT and a.citations == []
+    assert a.notice == GATED_NOTICE
+    # Asked anyway, the model refuses, or its unsupported answer gives way to the refusal.
+    ungated = Assistant(
+        assistant.settings.model_copy(update={"llm_refusal_gate": False}),
+        embeddings=assistant.embeddings,
+        index=assistant.index,
+        llm=local_llm,
+    ).ask(question)
+    assert ungated.refused and ungated.text == REFUSAL_TEXT and ungated.citations == []
+    assert ungated.notice != GATED_NOTICE
 
 
 def test_the_answer_streams_in_pieces_after_the_model_status(assistant: Assistant) -> None:
