@@ -54,12 +54,11 @@ def answer(
     deadline = Deadline(parts.settings.llm_timeout)
     local = parts.llm.local
     admitted = False
-    found = None
+    searched = None
     if not turns:  # a question that needs no rewriting is judged before it waits for the model
-        found = parts.search(question)
-        if found and (refusal := _gated(parts, question, found)) is not None:
-            yield refusal.text
-            yield refusal
+        searched = _searched(parts, question)
+        if searched[1] is not None:
+            yield from _shown(searched[1])
             return
     try:
         try:
@@ -78,22 +77,25 @@ def answer(
         except LLMUnavailable as err:
             yield from _quoted(parts, fallback_query, _notice(parts, err), None)
             return
-        yield from _write(parts, query, deadline, streaming, found)
+        yield from _write(parts, query, deadline, streaming, searched)
     finally:
         if admitted and local is not None:
             local.queue.leave()
 
 
 def _write(
-    parts: Parts, query: str, deadline: Deadline, streaming: bool, found: list[Passage] | None
+    parts: Parts,
+    query: str,
+    deadline: Deadline,
+    streaming: bool,
+    searched: tuple[list[Passage], Answer | None] | None,
 ) -> Iterator[str | Answer]:
-    passages = found if found is not None else parts.search(query)
+    passages, refusal = searched or _searched(parts, query)
     if not passages:
         yield from _quoted(parts, query, "", passages)
         return
-    if found is None and (refusal := _gated(parts, query, passages)) is not None:
-        yield refusal.text
-        yield refusal
+    if refusal is not None:
+        yield from _shown(refusal)
         return
     said: list[str] = []  # all the model said, including what is held back
     live = LiveMarkers(len(passages))
@@ -128,6 +130,12 @@ def _write(
     )
 
 
+def _searched(parts: Parts, query: str) -> tuple[list[Passage], Answer | None]:
+    """The passages for ``query``, and the refusal that answers it instead of the model."""
+    passages = parts.search(query)
+    return passages, (_gated(parts, query, passages) if passages else None)
+
+
 def _gated(parts: Parts, query: str, passages: list[Passage]) -> Answer | None:
     """The refusal of the quoted answer, when it refuses: then the model is not asked.
 
@@ -155,7 +163,11 @@ def _notice(parts: Parts, err: LLMUnavailable) -> str:
 def _quoted(
     parts: Parts, query: str, notice: str, passages: list[Passage] | None
 ) -> Iterator[str | Answer]:
-    answer = parts.quote(query, notice, passages)
+    yield from _shown(parts.quote(query, notice, passages))
+
+
+def _shown(answer: Answer) -> Iterator[str | Answer]:
+    """An answer that was not streamed: its text as one piece, then the answer."""
     yield answer.text
     yield answer
 
