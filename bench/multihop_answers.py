@@ -25,6 +25,7 @@ import random
 import re
 import time
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,9 @@ def main() -> None:
                             "mode": a.mode,
                             "notice": a.notice,
                             "right": right,
+                            # for replaying the check offline on the same replies
+                            "reply": a.reply,
+                            "passages": [asdict(p) for p in a.passages],
                         },
                         ensure_ascii=False,
                     )

@@ -11,7 +11,7 @@ answer quoted from the documents, with a notice saying why.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from langchain_core.language_models import BaseChatModel
 
@@ -116,7 +116,7 @@ def _write(
         return
     checked = grounding.check(reply, passages, parts.vectors, parts.settings)
     if checked.quote_instead:
-        yield parts.quote(query, checked.quote_instead, passages)
+        yield replace(parts.quote(query, checked.quote_instead, passages), reply=reply)
         return
     yield Answer(
         text=checked.text,
@@ -127,6 +127,7 @@ def _write(
         query=query,
         passages=passages,
         unsupported=checked.unsupported,
+        reply=reply,
     )
 
 

@@ -95,6 +95,9 @@ class Answer:
     query: str = ""  # the question as searched (rewritten for follow-ups)
     passages: list[Passage] = field(default_factory=list)  # what the answer was drawn from
     unsupported: list[str] = field(default_factory=list)  # sentences no cited passage supports
+    # What the model wrote, before the check: kept when a quoted answer replaced it, so that
+    # a reader (or a recalibration of the check) can see what was rejected.
+    reply: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -51,6 +51,7 @@ class CaseResult:
     refused: bool = False
     mode: str = ""  # "llm" (written by the model) or "extractive" (quoted)
     notice: str = ""
+    reply: str = ""  # what the model wrote, before the check
     query: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)  # + relevant, exact
     retrieved: list[dict[str, Any]] = field(default_factory=list)  # rank, source, …, relevant
@@ -100,7 +101,7 @@ def score_case(
     (True/False, or the reason it could not be checked)."""
     r = CaseResult(case.id, case.question, list(case.tags), case.unanswerable, case.xfail)
     r.answer, r.refused, r.query = answer.text, answer.refused, answer.query
-    r.mode, r.notice = answer.mode, answer.notice
+    r.mode, r.notice, r.reply = answer.mode, answer.notice, answer.reply
     r.latency, r.retrieve_latency = latency, retrieve_latency
     for c, ok in zip(answer.citations, exact, strict=True):
         relevant = None if case.unanswerable else _relevant_citation(case, c.quote, c.source)

@@ -31,7 +31,8 @@ def make_ask(assistant: Assistant) -> Callable[..., dict[str, Any]]:
         history: earlier turns, [{"role": "user" | "assistant", "content": "..."}].
         mode: "auto", "extractive" or "llm". passages: how many passages to draw on.
         Returns text (with [n] markers), citations (n, source, title, page, quote, start,
-        end, score), refused, mode, notice, query (what was searched) and unsupported.
+        end, score), refused, mode, notice, query (what was searched), unsupported and
+        reply (what the model wrote, before the check).
         """
         if history is not None and not (
             isinstance(history, list)
