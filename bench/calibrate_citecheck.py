@@ -170,6 +170,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if (score >= current) != r["supported"]:
             print(f"  wrong ({score:.3f}, {r['kind']}): {r['sentence']}")
 
+    # The shipped decision, which also accepts a sentence whose every part is supported.
+    kept = np.array(
+        [
+            not check(f"{r['sentence']} [1]", [r["passage"]], vectors, current).unsupported
+            for r in held
+        ]
+    )
+    print(
+        f"check(), parts of a joined sentence included: supported kept {kept[hl].mean():.3f}, "
+        f"unsupported flagged {1 - kept[~hl].mean():.3f}"
+    )
+
     fresh = SentenceVectors(embeddings)
     passages = list({id(r["passage"]): r["passage"] for r in rows}.values())[:6]
     firsts = [next(r for r in rows if r["passage"] is p) for p in passages]

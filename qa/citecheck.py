@@ -12,6 +12,8 @@ nothing to show for it. Each marker then points to a citation quoting just the s
 that support its answer sentence, renumbered in order of appearance.
 
 The weights and the threshold are calibrated by bench/calibrate_citecheck.py (docs/citecheck.md).
+A sentence joining several claims ("A said X, while B said Y [1][2]") that no one passage
+sentence supports is supported when each of its parts is, each part cited.
 Not handled: a claim spread over several answer sentences; a contradiction or a swapped name
 that keeps most of the passage's words (that needs an entailment model).
 """
@@ -32,9 +34,19 @@ from langchain_core.embeddings import Embeddings
 
 from ingest.text import sentence_spans, terms
 
-from .claims import Claim, claims_of, is_negated, normalize_markers, numbers, rebuild
+from .claims import (
+    Claim,
+    claim_of,
+    claims_of,
+    is_negated,
+    normalize_markers,
+    numbers,
+    rebuild,
+    sentence_text,
+)
 from .extractive import REFUSAL_TEXT
 from .injection import is_instruction
+from .query import clauses
 from .types import Citation, Passage
 
 EMBEDDING_WEIGHT = 0.5  # of the support score; the rest is weighted word coverage
@@ -52,6 +64,15 @@ _PRONOUN = re.compile(r"\b(?:it|its|he|his|him|she|her|they|their|them)\b", re.I
 _QUOTED = re.compile(r"[“\"]([^”\"]{12,})[”\"]")  # words in quotation marks, not a nickname
 _CAPITALISED = re.compile(r"\b[A-Z][\w’'-]*")
 _REFUSAL = re.compile(r"not[\s_]+in[\s_]+(?:the[\s_]+)?documents", re.I)
+_SEQUENCE = re.compile(r"\s+(after|before)\s+", re.I)
+_WHERE = r"(?:passages?|documents?|text|articles?|context|sources?)"
+_NOT_SAID = re.compile(
+    rf"\bnot\s+(?:mentioned|stated|specified|provided|given|found|included|discussed)\s+"
+    rf"(?:in|by)\s+(?:any\s+of\s+)?the\s+(?:given\s+|provided\s+)?{_WHERE}"
+    rf"|\b{_WHERE}\s+(?:do(?:es)?\s+not|don[’']t|doesn[’']t)\s+"
+    rf"(?:say|state|mention|provide|contain|specify|include|give|answer|discuss)",
+    re.I,
+)
 
 
 class SentenceVectors:
@@ -208,15 +229,22 @@ def _speakers(claim: str) -> frozenset[str]:
 def _score(
     text: str, passages: Sequence[Passage], vectors: SentenceVectors, w: Weights
 ) -> tuple[list[Claim], list[dict[int, tuple[float, _Unit]]]]:
-    """The claims, and for each its best unit in every passage it cites (or any passage).
+    """The claims of ``text``, and for each its best unit in every passage.
 
     Only the units with the best word coverage are embedded: embedding is the slow part, and
     a unit sharing few of the claim's words does not win on similarity alone.
     """
+    claims = claims_of(text, len(passages))
+    return claims, _scored(claims, passages, vectors, w)
+
+
+def _scored(
+    claims: Sequence[Claim], passages: Sequence[Passage], vectors: SentenceVectors, w: Weights
+) -> list[dict[int, tuple[float, _Unit]]]:
+    """For each claim, its best unit in every passage, with its support score."""
     k = len(passages)
-    claims = claims_of(text, k)
     if not claims:
-        return [], []
+        return []
     # Every passage, not only the cited ones: a small model often cites the wrong number, or
     # none, for a sentence another passage states.
     units = _units(passages, set(range(k)))
@@ -257,7 +285,7 @@ def _score(
             if u.passage not in found or s > found[u.passage][0]:
                 found[u.passage] = (s, u)
         best.append(found)
-    return claims, best
+    return best
 
 
 def _first(x: tuple[float, _Unit]) -> float:
@@ -290,14 +318,44 @@ def check(
         return Checked(REFUSAL_TEXT, [], [], refused=True)
     text = normalize_markers(reply.strip())
     claims, best = _score(text, passages, vectors, Weights())
-    chosen: list[tuple[float, _Unit] | None] = []
+    chosen: list[list[tuple[float, _Unit]]] = []
     unsupported = []
     for c, found in zip(claims, best, strict=True):
         pick = _supporting(c, found, threshold)
-        chosen.append(pick)
-        if pick is None and (c.cites or c.terms):
+        picks = [pick] if pick is not None else _by_parts(c, passages, vectors, threshold)
+        chosen.append(picks)
+        if not picks and (c.cites or c.terms):
             unsupported.append(c.text)
     return _assemble(text, claims, chosen, passages, unsupported)
+
+
+def _by_parts(
+    claim: Claim, passages: Sequence[Passage], vectors: SentenceVectors, threshold: float
+) -> list[tuple[float, _Unit]]:
+    """The supports of each part of a sentence that joins several claims, when every part
+    has one; else none.
+
+    "Yes, the Fortune article said X, while TechCrunch reported Y [1][2]" joins what two
+    passages say, and a small model often restates a many-part question that way: no one
+    passage sentence holds it all, but each part is held by one. The parts are cut as a
+    many-part question is for its search (``query.clauses``), and each is held to the same
+    threshold as a whole sentence, so a part nobody said still fails the sentence.
+    """
+    if _QUOTED.search(claim.text):
+        return []  # a quotation is said by whom its sentence names: never cut the two apart
+    joined = _SEQUENCE.sub(r", \1 ", claim.text)  # "X happened after Y reported Z": two parts
+    parts = [claim_of(p.text, claim.cites) for p in clauses(joined)]
+    parts = [p for p in parts if p.terms]
+    if len(parts) < 2:
+        return []
+    picks = []
+    for part, found in zip(parts, _scored(parts, passages, vectors, Weights()), strict=True):
+        pick = _supporting(part, found, threshold)
+        if pick is None:
+            return []
+        if pick not in picks:
+            picks.append(pick)
+    return picks
 
 
 def _supporting(
@@ -313,7 +371,7 @@ def _supporting(
 def _assemble(
     text: str,
     claims: list[Claim],
-    chosen: list[tuple[float, _Unit] | None],
+    chosen: list[list[tuple[float, _Unit]]],
     passages: Sequence[Passage],
     unsupported: list[str],
 ) -> Checked:
@@ -322,32 +380,38 @@ def _assemble(
     numbers: dict[tuple[str, int | None, int, int], int] = {}
     citations: list[Citation] = []
     markers: list[str] = []
-    for pick in chosen:
-        if pick is None:
-            markers.append("")
-            continue
-        score, u = pick
-        p = passages[u.passage]
-        key = (p.source, p.page, p.start + u.start, p.start + u.end)
-        if key not in numbers:
-            numbers[key] = len(citations) + 1
-            citations.append(
-                Citation(
-                    n=numbers[key],
-                    source=p.source,
-                    quote=p.text[u.start : u.end],
-                    start=key[2],
-                    end=key[3],
-                    page=p.page,
-                    score=round(max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0)), 4),
-                    title=p.title,
+    for picks in chosen:
+        marks = ""
+        for score, u in picks:
+            p = passages[u.passage]
+            key = (p.source, p.page, p.start + u.start, p.start + u.end)
+            if key not in numbers:
+                numbers[key] = len(citations) + 1
+                shown = max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0))
+                citations.append(
+                    Citation(
+                        n=numbers[key],
+                        source=p.source,
+                        quote=p.text[u.start : u.end],
+                        start=key[2],
+                        end=key[3],
+                        page=p.page,
+                        score=round(shown, 4),
+                        title=p.title,
+                    )
                 )
-            )
-        markers.append(f"[{numbers[key]}]")
+            if f"[{numbers[key]}]" not in marks:
+                marks += f"[{numbers[key]}]"
+        markers.append(marks)
     return Checked(rebuild(text, claims, markers), citations, unsupported, refused=False)
 
 
 def is_refusal(reply: str) -> bool:
-    """The model's reply says the passages do not answer (``NOT_IN_DOCUMENTS``, in any case,
-    with spaces or underscores)."""
-    return _REFUSAL.search(reply) is not None
+    """The model's reply says the passages do not answer: ``NOT_IN_DOCUMENTS`` (in any case,
+    with spaces or underscores), or only sentences saying they do not ("The price is not
+    mentioned in the given passages."), as a small model often puts it."""
+    if _REFUSAL.search(reply) is not None:
+        return True
+    said = [sentence_text(reply, a, b) for a, b in sentence_spans(reply)]
+    said = [s for s in said if terms(s)]
+    return bool(said) and all(_NOT_SAID.search(s) for s in said)

@@ -23,6 +23,7 @@ _NUMBER_WORDS = {
         "fifteen sixteen seventeen eighteen nineteen twenty".split()
     )
 } | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
+_VERDICT = re.compile(r"^(?:yes|no)\s*[,.;:!—–-]\s*", re.I)
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*")
 _NEGATION = re.compile(
     r"\b(?:not|never|no|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b", re.I
@@ -49,13 +50,17 @@ class Claim:
     span: tuple[int, int] = (0, 0)  # the sentence in the answer text, markers included
 
 
-def _claim(text: str) -> Claim:
+def claim_of(text: str, cites: list[int] | None = None) -> Claim:
+    """The claim of one answer sentence (``text`` without markers)."""
+    # A yes-or-no verdict opening the sentence ("No, the two reports differ") is not checked:
+    # what follows it is. Its "No" does not make the rest a negation.
+    said = _VERDICT.sub("", text, count=1)
     # Not the first word: every sentence starts with a capital, name or not.
     capitalised = [m.group(0) for m in _NAME.finditer(text) if m.start() > 0]
     names = frozenset(terms(" ".join(capitalised)))
-    content = frozenset(terms(text)) - _META
-    negated = is_negated(text)
-    return Claim(text, content, numbers(text), names & content, negated)
+    content = frozenset(terms(said)) - _META
+    negated = is_negated(said)
+    return Claim(text, content, numbers(said), names & content, negated, list(cites or []))
 
 
 def is_negated(text: str) -> bool:
@@ -95,7 +100,7 @@ def claims_of(text: str, k: int) -> list[Claim]:
         words = sentence_text(text, a, b)
         previous = claims[-1] if claims else None
         if words and not _PUNCTUATION_ONLY.fullmatch(words):
-            claims.append(_claim(words))
+            claims.append(claim_of(words))
             claims[-1].span = (a, b)
         current = claims[-1] if claims else None  # markers alone belong to the sentence before
         for i, (s, e, n) in enumerate(marks):

@@ -27,6 +27,7 @@ from langchain_core.runnables import Runnable
 from ingest.settings import SettingsError
 
 from . import local
+from .answer_types import asks_yes_or_no
 from .local import LocalModel
 from .prompts import render
 from .settings import Settings
@@ -168,7 +169,12 @@ def answer_messages(
         }
         for n, p in enumerate(passages, 1)
     ]
-    return _messages(render("answer", prompts_dir, question=question, passages=numbered))
+    # Only a yes-or-no question is told to open with Yes or No: told always, a small model
+    # opens "Who is …?" answers with "Yes, …" too.
+    yes_no = asks_yes_or_no(question)
+    return _messages(
+        render("answer", prompts_dir, question=question, passages=numbered, yes_no=yes_no)
+    )
 
 
 def condense_messages(

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from qa import Passage, Settings
-from qa.citecheck import SentenceVectors, check, is_instruction
-from qa.claims import LiveMarkers
+from qa.citecheck import SentenceVectors, check, is_instruction, is_refusal
+from qa.claims import LiveMarkers, claim_of
 from qa.extractive import REFUSAL_TEXT
 
 THRESHOLD = Settings().support_threshold
@@ -118,6 +118,69 @@ def test_a_two_sentence_claim_quotes_both_sentences(
 def test_not_in_documents_is_a_refusal(passages: list[Passage], vectors: SentenceVectors) -> None:
     c = check("NOT_IN_DOCUMENTS", passages, vectors, THRESHOLD)
     assert (c.refused, c.text, c.citations) == (True, REFUSAL_TEXT, [])
+
+
+@pytest.fixture(scope="module")
+def two_articles() -> list[Passage]:
+    verge = "Apple kept Google as the search engine of Safari. The deal was renewed."
+    wired = "Samsung tested Bing on its Galaxy phones. Regulators looked."
+    return [
+        Passage("v", verge, "verge.txt", 0, len(verge), None, 0.8, {"title": "Safari"}),
+        Passage("w", wired, "wired.txt", 0, len(wired), None, 0.7, {"title": "Galaxy"}),
+    ]
+
+
+def test_a_sentence_joining_two_passages_cites_each_part(
+    two_articles: list[Passage], vectors: SentenceVectors
+) -> None:
+    """A small model answers a comparison in one sentence; each part is held by a passage."""
+    reply = (
+        "Yes, Apple kept Google as the search engine of Safari, while Samsung tested Bing "
+        "on its Galaxy phones [1][2]."
+    )
+    c = check(reply, two_articles, vectors, THRESHOLD)
+    assert c.unsupported == []
+    assert [(x.source, x.quote) for x in c.citations] == [
+        ("verge.txt", "Apple kept Google as the search engine of Safari."),
+        ("wired.txt", "Samsung tested Bing on its Galaxy phones."),
+    ]
+    assert c.text.endswith("on its Galaxy phones [1][2].")
+
+
+def test_a_joined_sentence_with_one_part_nobody_said_is_unsupported(
+    two_articles: list[Passage], vectors: SentenceVectors
+) -> None:
+    reply = (
+        "Yes, Apple kept Google as the search engine of Safari, while Samsung sold its "
+        "phone business to Nokia for 40 billion dollars [1][2]."
+    )
+    c = check(reply, two_articles, vectors, THRESHOLD)
+    assert (c.unsupported, c.citations) == ([reply.replace(" [1][2]", "")], [])
+
+
+def test_a_no_opening_the_answer_is_a_verdict_not_a_negation(
+    two_articles: list[Passage], vectors: SentenceVectors
+) -> None:
+    reply = "No, Samsung tested Bing on its Galaxy phones [2]."
+    c = check(reply, two_articles, vectors, THRESHOLD)
+    assert (c.text, c.unsupported) == (reply.replace("[2]", "[1]"), [])
+    assert claim_of("No, Samsung tested Bing.").negated is False
+    assert claim_of("No one tested Bing.").negated is True
+
+
+@pytest.mark.parametrize(
+    ("reply", "refused"),
+    [
+        ("The price per ton is not mentioned in the given passages.", True),
+        ("The passages do not mention the price. The documents don't say.", True),
+        ("The bridge opened in May [1]. The passages do not say what it cost.", False),
+        ("Japan is not mentioned as a partner.", False),
+    ],
+)
+def test_a_reply_saying_only_that_the_passages_do_not_tell_is_a_refusal(
+    reply: str, refused: bool
+) -> None:
+    assert is_refusal(reply) is refused
 
 
 def test_an_instruction_in_a_passage_supports_nothing(vectors: SentenceVectors) -> None:

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from qa import Passage
+from qa.answer_types import asks_yes_or_no
+from qa.llm import answer_messages
 from qa.prompts import PromptError, render
 
 
@@ -19,6 +22,26 @@ def test_answer_prompt_fences_passages_as_data() -> None:
         < user["content"].index("PASSAGES>>>")
     )
     assert user["content"].endswith("Question: Q?")
+
+
+@pytest.mark.parametrize(
+    ("question", "yes_no"),
+    [
+        ("Does the Verge article say the deal was renewed?", True),
+        ("After TechCrunch reported the suit, was the reporting consistent?", True),
+        ("Who is the person that, according to Fortune, is accused of fraud?", False),
+        ("Which two countries are Washington's key partners?", False),
+        ("What share of processing does China control?", False),
+    ],
+)
+def test_only_a_yes_or_no_question_is_told_to_start_with_yes_or_no(
+    question: str, yes_no: bool
+) -> None:
+    """Told always, the small local model opened "Who is …?" answers with "Yes, …"."""
+    passage = Passage("p", "The deal was renewed.", "a.txt", 0, 21, None, 0.5)
+    user = answer_messages(question, [passage])[1].content
+    assert asks_yes_or_no(question) is yes_no
+    assert ("Start with Yes or No" in user) is yes_no
 
 
 def test_missing_variable_is_an_error_not_a_blank() -> None:
