@@ -27,7 +27,7 @@ import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -58,6 +58,7 @@ NEGATION_PENALTY = 0.8  # support kept by a negated sentence whose passage sente
 NAME_PENALTY = 0.7
 # A word found elsewhere in the cited passage counts this much: "Lewis ... The two met ..."
 CONTEXT_WEIGHT = 0.5
+RESTATED = 0.5  # of the question's words, for a sentence to be read as restating it
 _PAIR_MARGIN = 0.03  # a two-sentence quote must beat the best single sentence by this much
 _SHORTLIST = 3  # units per claim and passage that are embedded and fully scored
 _PRONOUN = re.compile(r"\b(?:it|its|he|his|him|she|her|they|their|them)\b", re.I)
@@ -170,23 +171,38 @@ class Weights:
 
 
 def coverage(
-    claim: Claim, unit: _Unit, context: frozenset[str], idf: dict[str, float], w: Weights
+    claim: Claim,
+    unit: _Unit,
+    context: frozenset[str],
+    idf: dict[str, float],
+    w: Weights,
+    everywhere: frozenset[str] = frozenset(),
 ) -> float:
     """The share of the claim's words the unit has, weighted by rarity, with its penalties.
 
-    ``context`` holds the terms of the unit's whole passage.
+    ``context`` holds the terms of the unit's whole passage; ``everywhere`` those of all the
+    passages. The words a claim restates from the question are not sought in the unit: the
+    share of them found anywhere in the passages scales the share of the rest.
     """
     weight = {t: idf[t] * (w.name_weight if t in claim.names else 1.0) for t in claim.terms}
-    total = sum(weight.values())
-    found = sum(weight[t] for t in claim.terms & unit.terms) + w.context * sum(
-        weight[t] for t in (claim.terms & context) - unit.terms
+    claimed = claim.terms - claim.given
+    total = sum(weight[t] for t in claimed)
+    found = sum(weight[t] for t in claimed & unit.terms) + w.context * sum(
+        weight[t] for t in (claimed & context) - unit.terms
     )
-    return found / total if total else 1.0
+    share = found / total if total else 1.0
+    if claim.given:  # what it restates must be what the passages speak of
+        given = sum(weight[t] for t in claim.given)
+        share *= sum(weight[t] for t in claim.given & everywhere) / given
+    return share
 
 
 def support(claim: Claim, similarity: float, cover: float, unit: _Unit, w: Weights) -> float:
     """How well one passage sentence (or pair) supports one answer sentence, in [0, 1]."""
-    score = w.embedding * max(0.0, similarity) + (1 - w.embedding) * cover
+    # A sentence restating the question is, in meaning, mostly the question: its similarity
+    # to a passage sentence says little about the claim it adds (the coverage does).
+    embedding = 0.0 if claim.given else w.embedding
+    score = embedding * max(0.0, similarity) + (1 - embedding) * cover
     if claim.numbers - unit.numbers:
         score *= w.number_penalty
     if claim.negated and not unit.negated:  # "X was never used" against "X was used"
@@ -252,6 +268,11 @@ def _scored(
     context: dict[int, frozenset[str]] = {}
     for u in singles:
         context[u.passage] = context.get(u.passage, frozenset()) | u.terms
+    # The passages' titles and sources too: the model reads them, and questions name them
+    # ("according to TechCrunch").
+    everywhere = frozenset().union(
+        *context.values(), *(terms(f"{p.title} {p.source}") for p in passages)
+    )
     df = Counter(t for u in singles for t in u.terms)
     idf = {t: math.log(1 + (len(singles) + 1) / (1 + df[t])) for c in claims for t in c.terms}
 
@@ -260,7 +281,7 @@ def _scored(
         by_passage: dict[int, list[tuple[float, _Unit]]] = {}
         for u in units:
             by_passage.setdefault(u.passage, []).append(
-                (coverage(c, u, context[u.passage], idf, w), u)
+                (coverage(c, u, context[u.passage], idf, w, everywhere), u)
             )
         shortlists.append(
             [
@@ -305,19 +326,25 @@ def sentence_support(
 
 
 def check(
-    reply: str, passages: Sequence[Passage], vectors: SentenceVectors, threshold: float
+    reply: str,
+    passages: Sequence[Passage],
+    vectors: SentenceVectors,
+    threshold: float,
+    question: str = "",
 ) -> Checked:
     """The answer with each sentence cited to the passage sentence that supports it.
 
     A sentence is cited to the best supporting sentence (or pair) of the passages it cites,
     when that reaches ``threshold``; else to the best of any passage, when that does (its
     marker named the wrong passage, or none); else it is unsupported and has no citation.
-    A citation never quotes text that does not support its sentence.
+    A citation never quotes text that does not support its sentence. ``question``: what the
+    reply answers; the words of it that a sentence restates are not what it claims.
     """
     if is_refusal(reply):
         return Checked(REFUSAL_TEXT, [], [], refused=True)
     text = normalize_markers(reply.strip())
-    claims, best = _score(text, passages, vectors, Weights())
+    claims = [_beyond(c, question) for c in claims_of(text, len(passages))]
+    best = _scored(claims, passages, vectors, Weights())
     chosen: list[list[tuple[float, _Unit]]] = []
     unsupported = []
     for c, found in zip(claims, best, strict=True):
@@ -327,6 +354,32 @@ def check(
         if not picks and (c.cites or c.terms):
             unsupported.append(c.text)
     return _assemble(text, claims, chosen, passages, unsupported)
+
+
+def _beyond(claim: Claim, question: str) -> Claim:
+    """The claim with the words it restates from the question marked as given.
+
+    "Google is the company that invests billions in default search deals and is accused by
+    publishers [1][2]." answers "Which company invests … and is accused …?": the words it
+    shares with the question are the user's, and no one passage sentence holds them all;
+    what the model claims is the rest ("Google"), which a supporting sentence must hold. The
+    restated words need only be found somewhere in the passages, and count for as much as
+    they are: "Australia won the 2022 FIFA World Cup final" is no more supported for
+    restating a question no passage is about.
+    A sentence that only restates the question keeps all its words to be checked: "Yes,
+    TechCrunch reported X" claims all of X.
+    """
+    given = frozenset(terms(question))
+    # Only a sentence restating most of the question: in "It is the largest share." the one
+    # word "share" it shares with "What share … does China control?" is not a restatement.
+    if not claim.terms - given or len(claim.terms & given) < RESTATED * len(given):
+        return claim
+    return replace(
+        claim,
+        given=claim.terms & given,
+        names=claim.names - given,
+        numbers=claim.numbers - numbers(question),
+    )
 
 
 def _by_parts(

@@ -48,6 +48,9 @@ class Claim:
     # (start, end) of each of its markers in the text, and the passage index (None: removed)
     marks: list[tuple[int, int, int | None]] = field(default_factory=list)
     span: tuple[int, int] = (0, 0)  # the sentence in the answer text, markers included
+    # Its words restated from the question: sought in all the passages, not in the one
+    # sentence that supports the rest (qa/citecheck.py).
+    given: frozenset[str] = frozenset()
 
 
 def claim_of(text: str, cites: list[int] | None = None) -> Claim:

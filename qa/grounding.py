@@ -38,8 +38,9 @@ def check(
     passages: Sequence[Passage],
     vectors: citecheck.SentenceVectors,
     settings: Settings,
+    question: str = "",
 ) -> Grounded:
-    checked = citecheck.check(reply, passages, vectors, settings.support_threshold)
+    checked = citecheck.check(reply, passages, vectors, settings.support_threshold, question)
     grounded = Grounded(checked.text, checked.citations, checked.unsupported, checked.refused)
     if checked.refused or checked.citations or not checked.unsupported:
         return grounded

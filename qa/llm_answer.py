@@ -114,7 +114,7 @@ def _write(
     if not reply.strip():
         yield parts.quote(query, FALLBACK_NOTICE.format("its reply was empty"), passages)
         return
-    checked = grounding.check(reply, passages, parts.vectors, parts.settings)
+    checked = grounding.check(reply, passages, parts.vectors, parts.settings, query)
     if checked.quote_instead:
         yield replace(parts.quote(query, checked.quote_instead, passages), reply=reply)
         return

@@ -158,6 +158,30 @@ def test_a_joined_sentence_with_one_part_nobody_said_is_unsupported(
     assert (c.unsupported, c.citations) == ([reply.replace(" [1][2]", "")], [])
 
 
+def test_words_restated_from_the_question_are_not_what_the_answer_claims(
+    two_articles: list[Passage], vectors: SentenceVectors
+) -> None:
+    """Restating a question drawn from two passages, a small model claims one name."""
+    question = (
+        "Which company tested Bing on its Galaxy phones as Apple kept Google as the search "
+        "engine of Safari?"
+    )
+    reply = (
+        "The company that tested Bing on its Galaxy phones as Apple kept Google as the search "
+        "engine of Safari is {} [2]."
+    )
+    right = check(reply.format("Samsung"), two_articles, vectors, THRESHOLD, question)
+    assert (right.unsupported, [c.source for c in right.citations]) == ([], ["wired.txt"])
+    invented = check(reply.format("Nokia"), two_articles, vectors, THRESHOLD, question)
+    assert invented.citations == [] and len(invented.unsupported) == 1
+    # Without the question, the same sentence claims everything it says: not supported.
+    assert check(reply.format("Samsung"), two_articles, vectors, THRESHOLD).unsupported
+    # Restating a question the passages are not about supports nothing.
+    off = "Which company won the 2022 FIFA World Cup final in Qatar?"
+    made_up = "The company that won the 2022 FIFA World Cup final in Qatar is Samsung [2]."
+    assert check(made_up, two_articles, vectors, THRESHOLD, off).unsupported
+
+
 def test_a_no_opening_the_answer_is_a_verdict_not_a_negation(
     two_articles: list[Passage], vectors: SentenceVectors
 ) -> None:
