@@ -8,8 +8,8 @@ timed is everything but the embedding model, which a new document pays for its o
 whatever the index. Then, ``--repeats`` times each:
 
 - add: a new ``Index`` stores one held-out article's chunks with their vectors (``Index.put``,
-  what ``ingest.ingest`` does after embedding) and closes, which brings the search index up to
-  date and saves it (as a ``python -m ingest`` run or an upload in the web app does);
+  what ``ingest.ingest`` does after embedding) and closes, which brings the saved search index
+  up to date (as a ``python -m ingest`` run does: a delta appended, nothing loaded);
 - reader: an ``Index`` that holds the search index in memory (a running chat) catches up with
   that change on its next search;
 - delete: a new ``Index`` deletes that document and closes; then the reader again;
