@@ -17,8 +17,9 @@ next loads the index. After ``MAX_DELTAS`` of them, a writer loads and saves the
 as before, so that a folder nobody reads does not pile them up. Crash safety is the save's:
 the delta's folder is complete before the state file naming it is swapped in.
 
-Not handled: the check for changes made without the log (an older version writing to the
-collection) is left to the next process that catches up from the log.
+Not handled: a delta does not compare its chunk count with the collection's (the check a
+catch-up makes for chunks an older version wrote without logging them); the next process that
+catches up from the log makes it.
 """
 
 from __future__ import annotations
