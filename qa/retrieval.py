@@ -273,7 +273,9 @@ def _joined(first: Passage, other: Passage) -> Passage | None:
     Chunks overlap (``QA_CHUNK_OVERLAP_TOKENS``), so a fact cut at one's edge is whole in its
     neighbour, and a document that holds the evidence often puts both in the top k: joined,
     they leave room for another document's evidence."""
-    if other.source != first.source or other.start >= first.end or first.start >= other.end:
+    if (other.source, other.page) != (first.source, first.page):  # offsets count from the page
+        return None
+    if other.start >= first.end or first.start >= other.end:
         return None
     a, b = sorted((first, other), key=lambda p: p.start)
     if max(a.end, b.end) - a.start > JOINED_CHARS:
