@@ -81,6 +81,17 @@ class Postings:
         start, end = self.indptr[term], self.indptr[term + 1]
         return self.rows[start:end], self.counts[start:end]
 
+    def renumbered(self, numbers: np.ndarray) -> Postings:
+        """The same postings with term t numbered ``numbers[t]`` (a delta's own term list
+        taken into the shared vocabulary)."""
+        local = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        terms = numbers.astype(np.int64)[local]
+        order = np.argsort(terms, kind="stable")  # rows stay ascending within a term
+        width = int(terms.max()) + 1 if len(terms) else 0
+        indptr = np.zeros(width + 1, np.int64)
+        np.cumsum(np.bincount(terms, minlength=width), out=indptr[1:])
+        return Postings(indptr, self.rows[order], self.counts[order], self.lengths)
+
     @staticmethod
     def merge(parts: Sequence[tuple[Postings, np.ndarray]]) -> Postings:
         """The kept rows of each part, in order, as one: no sorting, since every part lists

@@ -5,7 +5,8 @@
       words-<id>.terms    the vocabularies, one term a line, only ever appended to
       pairs-<id>.terms
       seg-<id>/           one segment, written once: chunks.json (ids, sources, publishers,
-                          days), vectors.npy, words.npz, pairs.npz (postings)
+                          days), vectors.npy, words.npz, pairs.npz (postings); a delta's
+                          (``ingest/search_delta.py``) also its own terms.json
       .lock               saving is exclusive, loading shared (flock)
 
 A save writes only what the folder lacks: the new segments and the new terms, then
@@ -31,14 +32,18 @@ from typing import Any
 
 import numpy as np
 
+from . import search_delta as delta
 from .postings import Postings, Vocabulary
-from .search_index import Saved, SearchIndex, Segment, _merge, _Rows
+from .search_index import Saved, SearchIndex, Segment, _merge, _merged, _Rows
 
-_STATE = "state.json"
+STATE = "state.json"
 _LOCK = ".lock"
-_FORMAT = 2  # format 1 (a bm25s index and vectors.npy, rebuilt whole) is read as no index
+# Format 3 adds deltas (``ingest/search_delta.py``), which a reader of format 2 would misread;
+# format 1 (a bm25s index and vectors.npy, rebuilt whole) is read as no index.
+FORMAT = 3
+_READ = (2, FORMAT)
 _KINDS = ("words", "pairs")
-_POSTINGS = ("indptr", "rows", "counts", "lengths")
+POSTINGS = ("indptr", "rows", "counts", "lengths")
 _LOCK_WAIT = 30.0
 
 
@@ -73,10 +78,10 @@ def _locked(folder: Path, exclusive: bool) -> Iterator[bool]:
 
 def _read_state(folder: Path) -> dict[str, Any] | None:
     try:
-        state = json.loads((folder / _STATE).read_text(encoding="utf-8"))
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) and state.get("format") == _FORMAT else None
+    return state if isinstance(state, dict) and state.get("format") in _READ else None
 
 
 def save(index: SearchIndex, folder: Path) -> bool:
@@ -108,7 +113,7 @@ def save(index: SearchIndex, folder: Path) -> bool:
             )
         token = uuid.uuid4().hex
         new_state = {
-            "format": _FORMAT,
+            "format": FORMAT,
             "token": token,
             "stamp": index.stamp,
             "seq": index.seq,
@@ -119,10 +124,10 @@ def save(index: SearchIndex, folder: Path) -> bool:
         }
         tmp = folder / f".state-{token}.tmp"
         tmp.write_text(json.dumps(new_state), encoding="utf-8")
-        os.replace(tmp, folder / _STATE)
+        os.replace(tmp, folder / STATE)
         index.relayout(segments)
         index.saved = Saved(token, terms)
-        keep = {_STATE, _LOCK, *(e["name"] for e in entries), *(t[0] for t in terms.values())}
+        keep = {STATE, _LOCK, *(e["name"] for e in entries), *(t[0] for t in terms.values())}
         for path in folder.iterdir():
             if path.name not in keep:
                 if path.is_dir():
@@ -164,13 +169,13 @@ def _save_segment(folder: Path, index: SearchIndex, segment: Segment, start: int
     np.save(tmp / "vectors.npy", index.vectors[start:end], allow_pickle=False)
     for kind in _KINDS:
         postings = getattr(segment, kind)
-        np.savez(tmp / f"{kind}.npz", **{a: getattr(postings, a) for a in _POSTINGS})
+        np.savez(tmp / f"{kind}.npz", **{a: getattr(postings, a) for a in POSTINGS})
     os.replace(tmp, folder / name)
     return Segment(segment.words, segment.pairs, segment.dead, name)
 
 
 def load(folder: Path) -> SearchIndex | None:
-    if not (folder / _STATE).is_file():
+    if not (folder / STATE).is_file():
         return None
     with _locked(folder, exclusive=False):
         state = _read_state(folder)
@@ -194,46 +199,55 @@ def _load(folder: Path, state: dict[str, Any]) -> SearchIndex | None:
         vocabularies[kind] = Vocabulary(lines[:-1])
         terms[kind] = (str(name), int(count), int(size))
     dimension = int(state["dimension"])
-    live = sum(int(e["rows"]) - len(e["dead"]) for e in state["segments"])
+    entries = state["segments"]
+    columns = _columns(folder, entries)
+    if columns is None:
+        return None
+    chunks, deads = columns
+    live = sum(len(d) - int(np.count_nonzero(d)) for d in deads)
     matrix = np.empty((live + live // 4, dimension), np.float32)  # room to grow
     filled = 0
     ids: list[str] = []
-    columns: dict[str, list[Any]] = {"sources": [], "publishers": [], "days": []}
+    kept: dict[str, list[Any]] = {"sources": [], "publishers": [], "days": []}
     segments = []
-    for entry in state["segments"]:
+    for entry, rows_of, dead in zip(entries, chunks, deads, strict=True):
+        rows = len(dead)
+        if not rows:
+            continue  # a delta that only deletes
         seg = folder / entry["name"]
-        chunks = json.loads((seg / "chunks.json").read_text(encoding="utf-8"))
-        rows = int(entry["rows"])
-        dead = np.zeros(rows, dtype=bool)
-        dead[np.asarray(entry["dead"], dtype=np.int64)] = True
         alive = ~dead
         vectors = np.load(seg / "vectors.npy", allow_pickle=False)
-        if vectors.shape != (rows, dimension) or len(chunks["ids"]) != rows:
+        if vectors.shape != (rows, dimension):
             return None
+        own = delta.own_terms(seg) if delta.is_delta(entry) else None
         kinds = {}
         for kind in _KINDS:
             with np.load(seg / f"{kind}.npz", allow_pickle=False) as z:
-                postings = Postings(*(z[a] for a in _POSTINGS))
-            if not _fits(postings, rows, len(vocabularies[kind])):
+                postings = Postings(*(z[a] for a in POSTINGS))
+            width = len(vocabularies[kind]) if own is None else len(own[kind])
+            if not _fits(postings, rows, width):
                 return None
+            if own is not None:
+                numbers = vocabularies[kind].numbers(own[kind])
+                postings = postings.renumbered(np.asarray(numbers, dtype=np.int64))
             kinds[kind] = postings
-        segments.append(Segment(kinds["words"], kinds["pairs"], dead, str(entry["name"])))
-        ids += [i for i, a in zip(chunks["ids"], alive, strict=True) if a]
-        for key, values in columns.items():
-            if len(chunks[key]) != rows:
-                return None
-            values += [v for v, a in zip(chunks[key], alive, strict=True) if a]
+        # A delta is written again as an ordinary segment by the next save (compaction).
+        name = "" if own is not None else str(entry["name"])
+        segments.append(Segment(kinds["words"], kinds["pairs"], dead, name))
+        ids += [i for i, a in zip(rows_of["ids"], alive, strict=True) if a]
+        for key, values in kept.items():
+            values += [v for v, a in zip(rows_of[key], alive, strict=True) if a]
         n = int(np.count_nonzero(alive))
-        if filled + n > live:
-            return None
         np.compress(alive, vectors, axis=0, out=matrix[filled : filled + n])
         filled += n
+    if any(not s.name for s in segments):
+        segments = _merged(segments)  # deltas: small segments merge as changes do
     return SearchIndex(
         str(state["stamp"]),
         ids,
-        np.array(columns["sources"], dtype=object),
-        np.array(columns["publishers"], dtype=object),
-        np.array(columns["days"], dtype=np.int64),
+        np.array(kept["sources"], dtype=object),
+        np.array(kept["publishers"], dtype=object),
+        np.array(kept["days"], dtype=np.int64),
         _Rows(matrix, filled),
         segments,
         vocabularies,
@@ -241,6 +255,35 @@ def _load(folder: Path, state: dict[str, Any]) -> SearchIndex | None:
         collection=str(state["collection"]),
         saved=Saved(str(state["token"]), terms),
     )
+
+
+def _columns(
+    folder: Path, entries: list[dict[str, Any]]
+) -> tuple[list[dict[str, list[Any]]], list[np.ndarray]] | None:
+    """Each entry's chunk columns and dead rows, a delta's drop list applied to the entries
+    before it (by chunk id: its writer did not know where they were)."""
+    located = any(delta.is_delta(e) for e in entries)
+    where: dict[str, tuple[int, int]] = {}  # live chunk id -> (entry, row), when deltas drop
+    chunks: list[dict[str, list[Any]]] = []
+    deads: list[np.ndarray] = []
+    for n, entry in enumerate(entries):
+        rows = int(entry["rows"])
+        if rows:
+            rows_of = json.loads((folder / entry["name"] / "chunks.json").read_text("utf-8"))
+        else:
+            rows_of = {key: [] for key in ("ids", "sources", "publishers", "days")}
+        if any(len(rows_of[key]) != rows for key in ("ids", "sources", "publishers", "days")):
+            return None
+        dead = np.zeros(rows, dtype=bool)
+        dead[np.asarray(entry["dead"], dtype=np.int64)] = True
+        for i in entry.get("drop", ()):
+            if (at := where.pop(i, None)) is not None:
+                deads[at[0]][at[1]] = True
+        if located:
+            where.update((i, (n, r)) for r, i in enumerate(rows_of["ids"]) if not dead[r])
+        chunks.append(rows_of)
+        deads.append(dead)
+    return chunks, deads
 
 
 def _fits(p: Postings, rows: int, terms: int) -> bool:

@@ -19,6 +19,8 @@ The keyword side is kept in *segments* (``ingest/postings.py``): the chunks adde
 form one, a deleted chunk is only marked dead in its segment, and a segment merges into the one
 before it once that one is no larger (so a few segments of falling size hold everything, and a
 chunk is rewritten only a logarithmic number of times). Scores do not depend on the segments.
+A writer that holds no index in memory does not load it to save its change: it appends a delta
+to the saved one (``ingest/search_delta.py``), which the next load takes in.
 Not handled: collections whose vectors do not fit in memory (4 bytes a dimension a chunk:
 150 MB for 100k MiniLM vectors).
 """
@@ -295,6 +297,11 @@ class SearchIndex:
     @property
     def segments(self) -> list[Segment]:
         return self._layout[0]
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether it holds segments that no save has written (yet)."""
+        return any(not s.name for s in self.segments)
 
     def relayout(self, segments: list[Segment]) -> None:
         """Hold the same chunks in other segments (as saved: named, or without dead rows)."""

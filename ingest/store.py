@@ -41,6 +41,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from . import search_delta
 from .client import make_client, server_errors
 from .embeddings import token_facts
 from .errors import IndexMismatchError, IndexNotFoundError, IndexUnavailableError
@@ -257,9 +258,12 @@ class Index:
             meta = self.records.metas()
         stamp = meta.get(_CHANGED_KEY) or _NEVER_CHANGED
         with self._search_lock:
+            loaded = self._search_index is None
             current = self._search_index or SearchIndex.load(self.search_dir)
-            if current is None or current.stamp != stamp:
-                current = self._caught_up(current, meta)
+            compact = loaded and current is not None and current.unsaved  # it held deltas
+            if current is None or current.stamp != stamp or compact:
+                if current is None or current.stamp != stamp:
+                    current = self._caught_up(current, meta)
                 # A read-only index folder: keep it in memory only.
                 with contextlib.suppress(OSError):
                     current.save(self.search_dir)
@@ -269,6 +273,28 @@ class Index:
                         shutil.rmtree(folder, ignore_errors=True)
             self._search_index = current
             return current
+
+    def _extend_saved(self) -> bool:
+        """Bring the saved search index up to this object's changes with a delta, without
+        loading it (``ingest/search_delta.py``); False when that cannot be done."""
+        with self.guard():
+            meta = self.records.metas()
+
+        def changes(after: int) -> tuple[set[str], Page]:
+            with self.guard():
+                touched, _ = self.records.changes(after)
+            return touched, self._fetch(sorted(touched))
+
+        with contextlib.suppress(OSError):  # a read-only folder: kept in memory (search_index)
+            return search_delta.extend(
+                self.search_dir,
+                stamp=meta.get(_CHANGED_KEY) or _NEVER_CHANGED,
+                seq=int(meta.get(_COMMITTED_KEY) or 0),
+                floor=int(meta.get(_FLOOR_KEY) or 0),
+                collection=str(self.collection.id),
+                changes=changes,
+            )
+        return False
 
     def _caught_up(self, current: SearchIndex | None, meta: dict[str, str]) -> SearchIndex:
         """``current`` brought to the state ``meta`` (read first) describes."""
@@ -437,7 +463,8 @@ class Index:
                 self._changing = False
                 if refresh:
                     self._commit()
-                    self.search_index()
+                    if self._search_index is not None or not self._extend_saved():
+                        self.search_index()
                     self._trim_log()
                 else:
                     with contextlib.suppress(Exception):  # the failure itself is what counts

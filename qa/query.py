@@ -48,21 +48,21 @@ def _mention_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
+def _day(m: re.Match[str]) -> int | None:
+    """The date a ``_DATE`` match writes, as YYYYMMDD; None for no such day."""
+    try:
+        if m.group(1):
+            day = dt.date(int(m.group(3)), _MONTHS.index(m.group(1).lower()) + 1, int(m.group(2)))
+        else:
+            day = dt.date(int(m.group(4)), int(m.group(5)), int(m.group(6)))
+    except ValueError:
+        return None
+    return day.year * 10000 + day.month * 100 + day.day
+
+
 def _dates(question: str) -> list[tuple[int, int]]:
     """(position, YYYYMMDD) of the calendar dates written out in the question."""
-    found = []
-    for m in _DATE.finditer(question):
-        try:
-            if m.group(1):
-                day = dt.date(
-                    int(m.group(3)), _MONTHS.index(m.group(1).lower()) + 1, int(m.group(2))
-                )
-            else:
-                day = dt.date(int(m.group(4)), int(m.group(5)), int(m.group(6)))
-        except ValueError:
-            continue
-        found.append((m.start(), day.year * 10000 + day.month * 100 + day.day))
-    return found
+    return [(m.start(), day) for m in _DATE.finditer(question) if (day := _day(m)) is not None]
 
 
 def parts(question: str, publishers: Iterable[str]) -> list[Part]:
@@ -106,6 +106,7 @@ _FRAME = frozenset(
 )
 MIN_CLAUSE_WORDS = 3  # a shorter fragment ("power", "as reported by") joins its neighbour
 _MARK = re.compile(r"\x00(\d+)\x00")  # a publisher mention, numbered, while splitting
+_DAY = re.compile(r"\x01(\d{8})\x01")  # a date (YYYYMMDD), while splitting
 _EDGES = " ?.!\"'“”‘’"  # stripped from the ends of a fragment
 
 
@@ -115,6 +116,7 @@ class Clause:
 
     text: str
     publishers: tuple[str, ...] = ()
+    day: int | None = None  # YYYYMMDD: the one date the clause names, if it names one
 
 
 def clauses(question: str, publishers: Iterable[str] = ()) -> list[Clause]:
@@ -137,7 +139,8 @@ def clauses(question: str, publishers: Iterable[str] = ()) -> list[Clause]:
         return f" \x00{len(mentioned) - 1}\x00 "
 
     text = pattern.sub(mark, question) if pattern is not None else question
-    text = _DATE.sub(" ", text)  # a date says when, not what (and holds a comma)
+    # A date says when, not what (and holds a comma): kept aside as the clause's day.
+    text = _DATE.sub(lambda m: f" \x01{day}\x01 " if (day := _day(m)) else " ", text)
     merged: list[str] = []
     pending = ""
     for fragment in _BREAK.split(text):
@@ -152,12 +155,18 @@ def clauses(question: str, publishers: Iterable[str] = ()) -> list[Clause]:
     found = []
     for m in merged:
         own = tuple(dict.fromkeys(mentioned[int(n)] for n in _MARK.findall(m)))
-        kept = [w for w in _MARK.sub(" ", m).split() if w.lower().strip("'’") not in _FRAME]
-        found.append(Clause(" ".join(kept), own))
+        days = set(_DAY.findall(m))
+        words_ = _DAY.sub(" ", _MARK.sub(" ", m)).split()
+        kept = [w for w in words_ if w.lower().strip("'’") not in _FRAME]
+        found.append(Clause(" ".join(kept), own, int(days.pop()) if len(days) == 1 else None))
     return found
 
 
 def _searchable(text: str) -> int:
     """How many words of the text a search would use: not stop words, not framing."""
-    kept = [w for w in _MARK.sub(" ", text).lower().split() if w.strip("'’") not in _FRAME]
+    kept = [
+        w
+        for w in _DAY.sub(" ", _MARK.sub(" ", text)).lower().split()
+        if w.strip("'’") not in _FRAME
+    ]
     return len(words([" ".join(kept)])[0])

@@ -5,18 +5,24 @@ Each chunk's score blends its cosine similarity to the question with its keyword
 publishers the index knows ("as reported by The Verge and TechCrunch"), the same search also
 runs within each one's documents (and on the named day, when one is given), and the top k
 take turns from those lists before the overall list fills the rest: a multi-part question then
-gets evidence from every document it needs, not the ten best chunks of one of them.
+gets evidence from every document it needs, not the ten best chunks of one of them. A clause
+that names one date is searched on that day. Two chunks of a document that overlap and both
+make the top k become one passage (``_joined``), which frees a place for the next one.
 
 The weights were tuned on the MultiHop-RAG dev split (``bench/multihop_rag.py``); per-document
 caps and diversity across documents were tried there and lost evidence (a relevant article
-often holds several of the facts), so the top k is not capped per document.
+often holds several of the facts, and a fact cut at one chunk's edge is whole in the next), so
+the top k is not capped per document; so were dropping overlapping chunks (lost too),
+reciprocal-rank or score fusion of the lists instead of taking turns, and a document-level
+keyword score (each lower).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -30,11 +36,12 @@ from ingest.store import Index, IndexMismatchError
 from .query import Part, clauses, parts
 from .types import Passage
 
-DENSE_WEIGHT = 0.3  # of the fused score; the rest is the keyword match
+DENSE_WEIGHT = 0.35  # of the fused score; the rest is the keyword match
 PAIR_WEIGHT = 0.3  # of the keyword match; the rest is single words
 POOL = 100  # candidates each side (dense, keyword) brings to the fusion
 _DAY_SLACK = 1  # a named date also matches the day before and after (time zones)
 _RERANK_DEPTH = 30  # candidates a cross-encoder reorders
+JOINED_CHARS = 1800  # the longest passage overlapping chunks join into: about two chunks
 SPLIT_CLAUSES = True  # search each clause of a multi-part question on its own (qa.query)
 
 
@@ -111,11 +118,17 @@ class HybridSearch:
         lists = [self._part(part, query, dense, keyword, base, si) for part in named]
         if SPLIT_CLAUSES:
             lists += [
-                self._clause(c.text, query, dense, _scope(c.publishers or named, base, si), si)
+                self._clause(
+                    c.text,
+                    query,
+                    dense,
+                    _on_day(c.day, _scope(c.publishers or named, base, si), si),
+                    si,
+                )
                 for c in clauses(query, names)
             ]
-        chosen = _take_turns([lst for lst in lists if lst], overall, k)
-        return self._passages(chosen)
+        order = _take_turns([lst for lst in lists if lst], overall)
+        return self._passages(list(itertools.islice(order, 2 * k)), k)
 
     def _part(
         self,
@@ -185,13 +198,23 @@ class HybridSearch:
         rescored = [_Ranked(r.id, s, r.similarity) for r, s in zip(head, scores, strict=True)]
         return sorted(rescored, key=lambda r: -r.score) + ranked[_RERANK_DEPTH:]
 
-    def _passages(self, chosen: list[_Ranked]) -> list[Passage]:
-        stored = self.index.chunks([r.id for r in chosen])
-        return [
-            Passage.from_stored(r.id, *stored[r.id], score=r.score, similarity=r.similarity)
-            for r in chosen
-            if r.id in stored
-        ]
+    def _passages(self, ranked: list[_Ranked], k: int) -> list[Passage]:
+        """The first ``k`` passages of the ranked chunks, a chunk that overlaps one already
+        taken from its document joining it (see ``_joined``)."""
+        stored = self.index.chunks([r.id for r in ranked])
+        out: list[Passage] = []
+        for r in ranked:
+            if r.id not in stored:
+                continue
+            p = Passage.from_stored(r.id, *stored[r.id], score=r.score, similarity=r.similarity)
+            joined = next(((n, j) for n, q in enumerate(out) if (j := _joined(q, p))), None)
+            if joined is not None:
+                out[joined[0]] = joined[1]
+            elif len(out) < k:
+                out.append(p)
+            else:
+                break
+        return out
 
 
 def _best(scores: np.ndarray, n: int) -> np.ndarray:
@@ -217,20 +240,48 @@ def _scope(publishers: Sequence[str | Part], base: np.ndarray, si: SearchIndex) 
     return union & base if (union & base).any() else base
 
 
-def _take_turns(lists: list[list[_Ranked]], overall: list[_Ranked], k: int) -> list[_Ranked]:
-    """Round-robin over the per-publisher lists, then the overall list, without repeats."""
-    chosen: dict[str, _Ranked] = {}
+def _on_day(day: int | None, mask: np.ndarray, si: SearchIndex) -> np.ndarray:
+    """The mask narrowed to the named day (±1), unless no chunk of it is from then."""
+    if day is None:
+        return mask
+    low, high = _near_days(day)
+    on_day = mask & (si.days >= low) & (si.days <= high)
+    return on_day if on_day.any() else mask
+
+
+def _take_turns(lists: list[list[_Ranked]], overall: list[_Ranked]) -> Iterator[_Ranked]:
+    """Round-robin over the per-publisher and per-clause lists, then the overall list,
+    without repeats."""
+    seen: set[str] = set()
     depth = 0
-    while len(chosen) < k and any(depth < len(lst) for lst in lists):
+    while any(depth < len(lst) for lst in lists):
         for lst in lists:
-            if depth < len(lst) and len(chosen) < k:
-                chosen.setdefault(lst[depth].id, lst[depth])
+            if depth < len(lst) and lst[depth].id not in seen:
+                seen.add(lst[depth].id)
+                yield lst[depth]
         depth += 1
     for r in overall:
-        if len(chosen) >= k:
-            break
-        chosen.setdefault(r.id, r)
-    return list(chosen.values())
+        if r.id not in seen:
+            seen.add(r.id)
+            yield r
+
+
+def _joined(first: Passage, other: Passage) -> Passage | None:
+    """One passage of two chunks of a document that overlap, when it stays within
+    ``JOINED_CHARS``; else None.
+
+    Chunks overlap (``QA_CHUNK_OVERLAP_TOKENS``), so a fact cut at one's edge is whole in its
+    neighbour, and a document that holds the evidence often puts both in the top k: joined,
+    they leave room for another document's evidence."""
+    if (other.source, other.page) != (first.source, first.page):  # offsets count from the page
+        return None
+    if other.start >= first.end or first.start >= other.end:
+        return None
+    a, b = sorted((first, other), key=lambda p: p.start)
+    if max(a.end, b.end) - a.start > JOINED_CHARS:
+        return None
+    text = a.text + b.text[a.end - b.start :] if b.end > a.end else a.text
+    return replace(first, text=text, start=a.start, end=max(a.end, b.end))
 
 
 class PassageRetriever(BaseRetriever):

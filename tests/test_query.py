@@ -37,12 +37,16 @@ PUBLISHERS = ["TechCrunch", "The Verge", "Fortune", "The Independent - Life and 
         ),
         (
             # A list of nouns stays whole; "while" opens a clause; numbers and dates keep
-            # their commas (the date itself is dropped: parts() binds it to its publisher).
+            # their commas (the date leaves the words: it is the clause's day).
             "Who, according to TechCrunch on October 7, 2023, took $14 billion from customers "
             "to pay lenders, was once the richest person under 30, and sought wealth, power and "
             "influence while Fortune says it was all built on lies?",
             [
-                Clause("to on took $14 billion from customers to pay lenders", ("TechCrunch",)),
+                Clause(
+                    "to on took $14 billion from customers to pay lenders",
+                    ("TechCrunch",),
+                    20231007,
+                ),
                 Clause("once the richest person under 30"),
                 Clause("and sought wealth power and influence"),
                 Clause("while says it all built on lies", ("Fortune",)),
@@ -61,6 +65,17 @@ PUBLISHERS = ["TechCrunch", "The Verge", "Fortune", "The Independent - Life and 
 )
 def test_clauses_of_a_question(question: str, expected: list[Clause]) -> None:
     assert clauses(question, PUBLISHERS) == expected
+
+
+def test_a_clause_naming_one_date_has_it_as_its_day() -> None:
+    """Two reports of one publisher on two days: each clause is searched on its own day
+    (``parts`` cannot bind either date: the publisher is named once)."""
+    found = clauses(
+        "Did Sporting News report on the Jaguars beating the Saints on October 19, 2023, and "
+        "on the Chiefs losing to the Packers on December 3, 2023?",
+        PUBLISHERS,
+    )
+    assert [c.day for c in found] == [20231019, 20231203]
 
 
 def test_thousands_separators_are_not_breaks() -> None:

@@ -4,6 +4,7 @@ names publishers (and dates) gets passages from each of them."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import ingest
 import qa
 from qa import Assistant, Filters, Settings
 from qa.query import Part, parts
+from qa.retrieval import JOINED_CHARS, _joined
+from qa.types import Passage
 
 from .conftest import SEED_FILE
 
@@ -211,3 +214,24 @@ def test_dense_scores_within_a_filter_are_exact(news: Assistant) -> None:
         cosines[p.source] = float(q @ v / np.linalg.norm(q) / np.linalg.norm(v))
         assert p.similarity == pytest.approx(cosines[p.source], abs=1e-5)
     assert set(cosines) == set(allowed)
+
+
+def test_overlapping_chunks_of_a_document_join_into_one_passage() -> None:
+    """Known answer: chunks overlap, so two of one document that both rank make one passage
+    (its text still the document's, from the first start to the last end); chunks of other
+    documents or pages, chunks that only touch, and a join longer than ``JOINED_CHARS`` stay
+    apart."""
+    doc = "".join(f"Sentence {i} of the report. " for i in range(200))
+
+    def chunk(start: int, end: int, source: str = "a.md", page: int | None = None) -> Passage:
+        return Passage("x", doc[start:end], source, start, end, page, score=1.0)
+
+    joined = _joined(chunk(100, 900), chunk(700, 1500))
+    assert joined is not None and (joined.start, joined.end) == (100, 1500)
+    assert joined.text == doc[100:1500] and joined.score == 1.0
+    assert _joined(chunk(700, 1500), chunk(100, 900)) == replace(joined, id="x")
+    assert _joined(chunk(100, 900), chunk(300, 600)) == chunk(100, 900)  # within it
+    assert _joined(chunk(100, 900), chunk(900, 1500)) is None  # touching only
+    assert _joined(chunk(100, 900), chunk(700, 1500, "b.md")) is None
+    assert _joined(chunk(100, 900, "c.pdf", 1), chunk(700, 1500, "c.pdf", 2)) is None
+    assert _joined(chunk(0, 900), chunk(800, JOINED_CHARS + 1)) is None

@@ -5,6 +5,7 @@ short, after a kill -9 of a real ingestion, and in server mode, fetching only wh
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
 
 import ingest
+import ingest.search_delta as search_delta
 import ingest.search_files as search_files
 from ingest import store
 from ingest.search_index import SearchIndex, words
@@ -195,6 +197,106 @@ def test_a_new_document_is_fetched_and_written_alone(tmp_path: Path, embeddings)
     assert reader.chunks_fetched == 1
     assert_search_index_matches_chroma(index_dir)
     reader.close()
+
+
+def _deltas(search: Path) -> int:
+    state = json.loads((search / "state.json").read_text())
+    return sum("drop" in e for e in state["segments"])
+
+
+def test_a_writer_appends_a_delta_without_loading_and_a_load_compacts_it(
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Writers holding no search index (an addition, an update, a deletion) each append a
+    delta: they load nothing and leave the saved segments as they were; the index loads equal
+    to a rebuild, and the first process to load it writes the deltas back as ordinary
+    segments. Past ``MAX_DELTAS`` a writer loads and compacts the index itself."""
+    folder, index_dir = tmp_path / "docs", tmp_path / "idx"
+    settings = IndexSettings(index_dir=index_dir)
+    _docs(folder, 6)
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    search = index_dir / "search-documents"
+    before = {str(p.relative_to(search)): p.stat().st_mtime_ns for p in search.glob("seg-*/*")}
+
+    def no_load(*args: Any) -> None:
+        raise AssertionError("a writer loaded the search index")
+
+    monkeypatch.setattr(search_files, "_load", no_load)
+    (folder / "late.txt").write_text("Late news\nFerries to Capri ran late. Harbours filled.\n")
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    (folder / "note1.md").write_text("---\ntitle: Note 1\n---\nSnow closed the pass.\n")
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    assert ingest.delete_documents(["note2.md"], settings, embeddings)[0] == {"note2.md": 1}
+    (folder / "note2.md").unlink()
+    monkeypatch.undo()
+    assert _deltas(search) == 3
+    after = {str(p.relative_to(search)): p.stat().st_mtime_ns for p in search.glob("seg-*/*")}
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert_search_index_matches_chroma(index_dir)  # loaded with its deltas
+
+    reader = Index(settings, embeddings, create=False)
+    total = len(reader.search_index())
+    assert reader.chunks_fetched == 0 and _deltas(search) == 0  # compacted, nothing fetched
+    assert_search_index_matches_chroma(index_dir)
+    reader.close()
+
+    monkeypatch.setattr(search_delta, "MAX_DELTAS", 1)
+    (folder / "later.txt").write_text("Later news\nThe glacier retreated.\n")
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    assert _deltas(search) == 1
+    deleted = ingest.delete_documents(["later.txt", "late.txt"], settings, embeddings)[0]
+    assert deleted == {"later.txt": 1, "late.txt": 1}
+    assert _deltas(search) == 0  # the writer loaded it, took in its change and saved it whole
+    assert_search_index_matches_chroma(index_dir)
+    assert len(SearchIndex.load(search) or []) == total - 1
+
+
+@pytest.mark.parametrize("cut_at", range(9))
+def test_a_delta_cut_short_anywhere_leaves_the_last_state(
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+    cut_at: int,
+) -> None:
+    """Every write of a delta (its files, the state) can be the last: the folder then loads
+    as the state before, and the next search catches up from the log."""
+    folder, index_dir = tmp_path / "docs", tmp_path / "idx"
+    settings = IndexSettings(index_dir=index_dir)
+    _docs(folder, 3)
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    search = index_dir / "search-documents"
+    old = (SearchIndex.load(search) or SearchIndex.empty("")).stamp
+    writes = 0
+
+    def cutting(real: Any) -> Any:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            nonlocal writes
+            writes += 1
+            if writes > cut_at:
+                raise _Cut
+            return real(*args, **kwargs)
+
+        return write
+
+    for name in ("save", "savez"):
+        monkeypatch.setattr(search_delta.np, name, cutting(getattr(np, name)))
+    monkeypatch.setattr(search_delta.os, "replace", cutting(os.replace))
+    (folder / "late.txt").write_text("Late news\nFerries to Capri ran late.\n", encoding="utf-8")
+    monkeypatch.setattr(Path, "write_text", cutting(Path.write_text))
+    try:
+        ingest.ingest([folder], settings=settings, embeddings=embeddings)
+        completed = True
+    except _Cut:
+        completed = False
+    monkeypatch.undo()
+    loaded = SearchIndex.load(search)
+    assert loaded is not None and (loaded.stamp != old) == completed
+    reader = Index(settings, embeddings, create=False)
+    assert "late.txt" in set(reader.search_index().sources)
+    reader.close()
+    assert_search_index_matches_chroma(index_dir)
 
 
 def test_a_reader_behind_the_trimmed_log_and_chunks_written_without_it_get_a_rebuild(
