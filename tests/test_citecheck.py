@@ -161,14 +161,14 @@ def test_a_joined_sentence_with_one_part_nobody_said_is_unsupported(
 def test_words_restated_from_the_question_are_not_what_the_answer_claims(
     two_articles: list[Passage], vectors: SentenceVectors
 ) -> None:
-    """Restating a question drawn from two passages, a small model claims one name."""
+    """Restating a many-part question drawn from two passages, a small model claims one name."""
     question = (
-        "Which company tested Bing on its Galaxy phones as Apple kept Google as the search "
-        "engine of Safari?"
+        "Which company, covered by Wired, tested Bing on its Galaxy phones, as Apple kept "
+        "Google as the search engine of Safari?"
     )
     reply = (
-        "The company that tested Bing on its Galaxy phones as Apple kept Google as the search "
-        "engine of Safari is {} [2]."
+        "The company covered by Wired that tested Bing on its Galaxy phones as Apple kept "
+        "Google as the search engine of Safari is {} [2]."
     )
     right = check(reply.format("Samsung"), two_articles, vectors, THRESHOLD, question)
     assert (right.unsupported, [c.source for c in right.citations]) == ([], ["wired.txt"])
@@ -177,9 +177,18 @@ def test_words_restated_from_the_question_are_not_what_the_answer_claims(
     # Without the question, the same sentence claims everything it says: not supported.
     assert check(reply.format("Samsung"), two_articles, vectors, THRESHOLD).unsupported
     # Restating a question the passages are not about supports nothing.
-    off = "Which company won the 2022 FIFA World Cup final in Qatar?"
-    made_up = "The company that won the 2022 FIFA World Cup final in Qatar is Samsung [2]."
+    off = "Which company, based in Qatar, won the 2022 FIFA World Cup final?"
+    made_up = "The company based in Qatar that won the 2022 FIFA World Cup final is Samsung [2]."
     assert check(made_up, two_articles, vectors, THRESHOLD, off).unsupported
+    # A one-part question restated is checked whole: an invented date is not let through.
+    when = check(
+        "The deal was renewed in May 2025 [1].",
+        two_articles,
+        vectors,
+        THRESHOLD,
+        "When was the deal renewed?",
+    )
+    assert when.unsupported
 
 
 def test_a_no_opening_the_answer_is_a_verdict_not_a_negation(
