@@ -279,3 +279,10 @@ def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors
     )
     assert right.unsupported == [] and right.citations[0].quote.startswith("Trump, during")
     assert len(wrong.unsupported) == 1 and wrong.citations == []
+    # As the local model wrote it: straight quotes, the marker after the closing one (the
+    # sentence ends inside the quotation). Its parts must not pass one by one.
+    straight = quote.replace("“", '"').replace("”", '"')
+    model = check(
+        f"Japan's prime minister Anthony Albanese said, {straight} [1]", passages, vectors, THRESHOLD
+    )
+    assert model.citations == [] and model.unsupported
