@@ -282,7 +282,6 @@ def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors
     # As the local model wrote it: straight quotes, the marker after the closing one (the
     # sentence ends inside the quotation). Its parts must not pass one by one.
     straight = quote.replace("“", '"').replace("”", '"')
-    model = check(
-        f"Japan's prime minister Anthony Albanese said, {straight} [1]", passages, vectors, THRESHOLD
-    )
+    reply = f"Japan's prime minister Anthony Albanese said, {straight} [1]"
+    model = check(reply, passages, vectors, THRESHOLD)
     assert model.citations == [] and model.unsupported
