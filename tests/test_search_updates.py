@@ -8,7 +8,7 @@ import json
 import os
 import random
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,23 @@ class _Cut(Exception):
     """A save stopped here, as by kill -9."""
 
 
+def _cut_after(cut_at: int) -> Callable[[Any], Any]:
+    """Wraps write functions so that, counted together, every write past ``cut_at`` fails."""
+    writes = 0
+
+    def cutting(real: Any) -> Any:
+        def write(*args: Any, **kwargs: Any) -> Any:
+            nonlocal writes
+            writes += 1
+            if writes > cut_at:
+                raise _Cut
+            return real(*args, **kwargs)
+
+        return write
+
+    return cutting
+
+
 @pytest.mark.parametrize("cut_at", range(12))
 def test_a_save_cut_short_anywhere_leaves_the_last_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut_at: int
@@ -118,18 +135,7 @@ def test_a_save_cut_short_anywhere_leaves_the_last_state(
     second = first.apply(
         ["c", "d"], [_text(rng), "glacier fjord"], [{}, {}], np.eye(2), ["a"], stamp="new", seq=1
     )
-    writes = 0
-
-    def cutting(real: Any) -> Any:
-        def write(*args: Any, **kwargs: Any) -> Any:
-            nonlocal writes
-            writes += 1
-            if writes > cut_at:
-                raise _Cut
-            return real(*args, **kwargs)
-
-        return write
-
+    cutting = _cut_after(cut_at)
     for name in ("save", "savez"):
         monkeypatch.setattr(search_files.np, name, cutting(getattr(np, name)))
     monkeypatch.setattr(search_files.os, "replace", cutting(search_files.os.replace))
@@ -268,18 +274,7 @@ def test_a_delta_cut_short_anywhere_leaves_the_last_state(
     ingest.ingest([folder], settings=settings, embeddings=embeddings)
     search = index_dir / "search-documents"
     old = (SearchIndex.load(search) or SearchIndex.empty("")).stamp
-    writes = 0
-
-    def cutting(real: Any) -> Any:
-        def write(*args: Any, **kwargs: Any) -> Any:
-            nonlocal writes
-            writes += 1
-            if writes > cut_at:
-                raise _Cut
-            return real(*args, **kwargs)
-
-        return write
-
+    cutting = _cut_after(cut_at)
     for name in ("save", "savez"):
         monkeypatch.setattr(search_delta.np, name, cutting(getattr(np, name)))
     monkeypatch.setattr(search_delta.os, "replace", cutting(os.replace))
