@@ -343,7 +343,12 @@ def check(
     if is_refusal(reply):
         return Checked(REFUSAL_TEXT, [], [], refused=True)
     text = normalize_markers(reply.strip())
-    claims = [_beyond(c, question) for c in claims_of(text, len(passages))]
+    claims = claims_of(text, len(passages))
+    # Only a many-part question is restated that way: a one-part one restated ("The deals
+    # were announced in May 2025 [1]." for "When were the deals announced?") is short enough
+    # to check whole, and checked by what it adds alone it let an invented date through.
+    if len(clauses(question)) >= 2:
+        claims = [_beyond(c, question) for c in claims]
     best = _scored(claims, passages, vectors, Weights())
     chosen: list[list[tuple[float, _Unit]]] = []
     unsupported = []
@@ -357,7 +362,7 @@ def check(
 
 
 def _beyond(claim: Claim, question: str) -> Claim:
-    """The claim with the words it restates from the question marked as given.
+    """The claim with the words it restates from a many-part question marked as given.
 
     "Google is the company that invests billions in default search deals and is accused by
     publishers [1][2]." answers "Which company invests … and is accused …?": the words it
@@ -369,11 +374,6 @@ def _beyond(claim: Claim, question: str) -> Claim:
     A sentence that only restates the question keeps all its words to be checked: "Yes,
     TechCrunch reported X" claims all of X.
     """
-    # Only a many-part question: a one-part one restated ("The deals were announced in May
-    # 2025 [1]." for "When were the deals announced?") is short enough to check whole, and
-    # checked by what it adds alone it let an invented date through (seed case).
-    if len(clauses(question)) < 2:
-        return claim
     given = frozenset(terms(question))
     # Only a sentence restating most of the question: in "It is the largest share." the one
     # word "share" it shares with "What share … does China control?" is not a restatement.
