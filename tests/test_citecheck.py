@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from qa import Passage, Settings
+from qa import Passage, Settings, grounding
 from qa.citecheck import SentenceVectors, check, is_instruction, is_refusal
 from qa.claims import LiveMarkers, claim_of
 from qa.extractive import REFUSAL_TEXT
@@ -285,3 +285,87 @@ def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors
     reply = f"Japan's prime minister Anthony Albanese said, {straight} [1]"
     model = check(reply, passages, vectors, THRESHOLD)
     assert model.citations == [] and model.unsupported
+
+
+def test_a_pronoun_stands_only_for_a_name_its_passage_mentions(vectors: SentenceVectors) -> None:
+    """ "It arises …" may be the river its passage names; a small model made it the answer to
+    "Where did they find the Heart of the Ocean?", which the passage never names."""
+    text = (
+        "It arises from four branches in several lakes in north-central Maine, which flow "
+        "generally east. It empties into the Atlantic Ocean in Penobscot Bay."
+    )
+    meta = {"title": "Penobscot River"}  # the name it stands for: in the title alone
+    passages = [Passage("p1", text, "rivers.md", 0, len(text), None, 0.8, meta)]
+    said = "arises from four branches in several lakes in north-central Maine [1]."
+    river = check(f"The Penobscot River {said}", passages, vectors, THRESHOLD)
+    assert river.unsupported == [] and river.citations[0].quote.startswith("It arises")
+    heart = check(f"The Heart of the Ocean {said}", passages, vectors, THRESHOLD)
+    assert heart.citations == [] and len(heart.unsupported) == 1
+    # Nor for the speaker of a quotation: "It comes from …" is not "The Easter Bunny came …".
+    lingala = "It comes from the Lingala verb kozibola, which means “to open something bottled up”."
+    origin = "came from the Lingala verb kozibola, which means “to open something bottled up” [1]."
+    quoted = [passage(lingala, 0, len(lingala), 1)]
+    assert check(f"The Easter Bunny {origin}", quoted, vectors, THRESHOLD).unsupported
+
+
+def test_a_passage_is_named_by_who_published_it(vectors: SentenceVectors) -> None:
+    """ "The Sporting News article states that he …": its publisher names the passage, as its
+    title and source do, though the text never says it."""
+    text = "He hit .349 in 2022 with 36 doubles, ten triples and 23 home runs in 142 games."
+
+    def of(publisher: str) -> list[Passage]:
+        meta = {"title": "Lee signs", "publisher": publisher}
+        return [Passage("p1", text, "a.md", 0, len(text), None, 0.8, meta)]
+
+    reply = "The Sporting News article states that he hit .349 in 2022 with 23 home runs [1]."
+    assert check(reply, of("Sporting News"), vectors, THRESHOLD).unsupported == []
+    assert check(reply, of("Yardbarker"), vectors, THRESHOLD).unsupported
+
+
+def test_a_made_up_answer_is_not_saved_by_the_sentences_copied_beside_it(
+    vectors: SentenceVectors,
+) -> None:
+    """Asked what the passage does not say, a small model opens with an answer of its own and
+    copies the passage sentences nearest the topic: the reply is not shown as an answer."""
+    text = (
+        "An ember is formed when a fire has only partially burnt a piece of fuel. The small "
+        "yellow, orange and red lights often seen among the embers are actually combustion."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    copied = "The red lights seen among the embers are combustion [1]."
+    reply = f"Embers in a wood fire are 900 degrees hot [1]. {copied}"
+    question = "How hot are embers in a wood fire?"
+    made_up = check(reply, passages, vectors, THRESHOLD, question)
+    assert made_up.unanswered == "Embers in a wood fire are 900 degrees hot."
+    assert len(made_up.citations) == 1  # the copied sentence is still checked and cited
+    grounded = grounding.check(reply, passages, vectors, Settings(), question)
+    assert grounded.quote_instead and "900 degrees" in grounded.quote_instead
+    # Without the made-up answer, or when the question asks for something else, it stands.
+    assert not check(copied, passages, vectors, THRESHOLD, question).unanswered
+    assert not check(reply, passages, vectors, THRESHOLD, "What are ember lights?").unanswered
+    # A yes-or-no question is answered by its verdict, which the check does not read.
+    verdict = f"Yes, the embers of a wood fire are hot. {copied}"
+    asked = "Are the embers of a wood fire hot?"
+    assert not check(verdict, passages, vectors, THRESHOLD, asked).unanswered
+
+
+def test_a_reply_without_the_figure_a_question_asks_for_does_not_answer(
+    vectors: SentenceVectors,
+) -> None:
+    """The seed article's $8.5 billion deal: the model wrote of another Australian fact."""
+    text = (
+        "Australia has already finalized an $8.5 billion cooperation deal focused on mineral "
+        "processing. The Australian company Lynas Rare Earths remains the largest supplier "
+        "outside China."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    question = "How large is Australia's cooperation deal on mineral processing?"
+    other = "Lynas Rare Earths remains the largest supplier outside China [1]."
+    grounded = grounding.check(other, passages, vectors, Settings(), question)
+    assert grounded.quote_instead.startswith("The model's answer does not state the figure")
+    figure = "Australia finalized an $8.5 billion cooperation deal on mineral processing [1]."
+    assert not grounding.check(figure, passages, vectors, Settings(), question).quote_instead
+    # Only a question asking for a figure wants one.
+    assert not grounding.check(
+        other, passages, vectors, Settings(), "Who supplies most?"
+    ).quote_instead
