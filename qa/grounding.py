@@ -29,6 +29,8 @@ NO_FIGURE_NOTICE = (
     "The model's answer does not state the figure asked for ({}); this answer is quoted from "
     "the documents."
 )
+# When the quoted answer that would replace it is not likely enough to answer either.
+REFUSED_NOTICE = "The model's answer is not supported by the documents ({}), nor is any quote."
 _SHOWN_CHARS = 200  # of the model's unsupported answer, in the notice
 
 
@@ -39,6 +41,7 @@ class Grounded:
     unsupported: list[str]
     refused: bool
     quote_instead: str = ""  # non-empty: show the quoted answer, with this notice
+    refused_notice: str = ""  # the notice if the quoted answer is refused instead
 
 
 def check(
@@ -64,4 +67,5 @@ def check(
         checked.unsupported,
         refused=False,
         quote_instead=notice.format(f"“{said}”"),
+        refused_notice=REFUSED_NOTICE.format(f"“{said}”"),
     )

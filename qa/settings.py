@@ -36,6 +36,14 @@ class Settings(IndexSettings):
         description="Refuse without asking the model when the quoted (extractive) answer "
         "refuses: its fitted threshold holds better than a small model's own refusals.",
     )
+    llm_unsupported_refusal: float = Field(
+        0.26,
+        ge=0,
+        le=1,
+        description="When the model's answer fails the citation check, the quoted answer that "
+        "replaces it refuses unless its best sentence is at least this likely to answer "
+        "(fitted on CLAP NQ fold 1, docs/calibration.md).",
+    )
     llm_passage_chars: int = Field(
         2400,
         ge=0,

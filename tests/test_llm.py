@@ -414,6 +414,27 @@ def test_an_answer_no_passage_supports_is_not_shown_but_quoted_instead(
     )
 
 
+def test_a_quote_not_likely_enough_to_answer_is_not_shown_in_place_of_a_made_up_answer(
+    llm_server: LLMServer, seed_assistant: Assistant
+) -> None:
+    """After the model's answer fails the check, the quote replacing it must be at least
+    ``llm_unsupported_refusal`` likely to answer; else the answer is a refusal."""
+    made_up = "China controls 12 percent of the mines on the Moon"
+    question = "What share of global rare earth processing does China control?"
+    answers = []
+    for least in (0.0, 1.0):
+        llm_server.script(Reply(f"{made_up} [1]."))
+        assistant = make(llm_server, seed_assistant, llm_unsupported_refusal=least)
+        answers.append(assistant.ask(question))
+    quoted, refused = answers
+    assert quoted.mode == "extractive" and not quoted.refused and quoted.citations
+    assert (refused.refused, refused.text, refused.citations) == (True, REFUSAL_TEXT, [])
+    assert refused.notice == (
+        f"The model's answer is not supported by the documents (“{made_up}.”), nor is any quote."
+    )
+    assert refused.reply == f"{made_up} [1]."
+
+
 def test_a_document_cannot_forge_a_passage_header(
     llm_server: LLMServer, embeddings: Any, tmp_path: Path
 ) -> None:
