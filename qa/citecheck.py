@@ -13,7 +13,8 @@ that support its answer sentence, renumbered in order of appearance.
 
 The weights and the threshold are calibrated by bench/calibrate_citecheck.py (docs/citecheck.md).
 A sentence joining several claims ("A said X, while B said Y [1][2]") that no one passage
-sentence supports is supported when each of its parts is, each part cited.
+sentence supports is supported when each of its parts is, each part cited. What the reply
+as a whole is worth is decided from its sentences in qa/grounding.py.
 Not handled: a claim spread over several answer sentences; a contradiction or a swapped name
 that keeps most of the passage's words (that needs an entailment model).
 """
@@ -27,14 +28,13 @@ import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ingest.text import sentence_spans, terms
 
-from .answer_types import asks_yes_or_no, has_kind, wanted
 from .claims import (
     Claim,
     claim_of,
@@ -109,9 +109,8 @@ class Checked:
     citations: list[Citation]
     unsupported: list[str]  # answer sentences (without markers) that no cited passage supports
     refused: bool
-    # The sentence answering the question (restating most of it), when it is unsupported:
-    # the rest of the reply, however well supported, does not answer.
-    unanswered: str = ""
+    # Each answer sentence's claim, and whether a passage supports it, in reply order.
+    claims: list[tuple[Claim, bool]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -211,8 +210,9 @@ def support(
 ) -> float:
     """How well one passage sentence (or pair) supports one answer sentence, in [0, 1].
 
-    ``mentioned``: the terms of the unit's whole passage and its title, the names a pronoun
-    of the unit can stand for (None: any name).
+    ``mentioned``: the terms of the unit's whole passage and of what names its document
+    (title, source, publisher, author): the names a pronoun of the unit can stand for (None:
+    any name).
     """
     # A sentence restating the question is, in meaning, mostly the question: its similarity
     # to a passage sentence says little about the claim it adds (the coverage does).
@@ -387,35 +387,7 @@ def check(
         if not picks and (c.cites or c.terms):
             unsupported.append(c.text)
     checked = _assemble(text, claims, chosen, passages, unsupported)
-    # A many-part question's restatement is checked by what it adds, or by its parts: when
-    # that fails, it is more often the check's miss than the model's (MultiHop-RAG dev, 200
-    # recorded replies: accuracy 0.500 -> 0.485 when held to it). A yes-or-no question is
-    # answered by its verdict, which is not checked (0.500 -> 0.475).
-    answering = None if many_parts or asks_yes_or_no(question) else _answering(claims, question)
-    if answering is not None and not chosen[answering]:
-        return replace(checked, unanswered=claims[answering].text)
-    # "How large is the deal?" answered by supported sentences none of which states a number
-    # ("Lynas remains the largest supplier outside China") is not answered.
-    said = [c.text for c, picks in zip(claims, chosen, strict=True) if picks]
-    if claims and wanted(question) == "number" and not any(has_kind("number", t) for t in said):
-        return replace(checked, unanswered=" ".join(c.text for c in claims))
-    return checked
-
-
-def _answering(claims: Sequence[Claim], question: str) -> int | None:
-    """The claim that answers the question: the one restating most of its words, when it
-    restates at least ``RESTATED`` of them.
-
-    A small model answering a question its passages do not answer often opens with the
-    answer made up ("Coals in a wood fire are hot, but not as hot as a flame.") and goes on
-    to copy the passage sentences nearest the topic, each supported by its own.
-    """
-    asked = frozenset(terms(question))
-    shares = [len(c.terms & asked) for c in claims]
-    if not asked or not shares:
-        return None
-    best = max(range(len(claims)), key=shares.__getitem__)
-    return best if shares[best] >= RESTATED * len(asked) else None
+    return replace(checked, claims=[(c, bool(p)) for c, p in zip(claims, chosen, strict=True)])
 
 
 def _beyond(claim: Claim, question: str) -> Claim:

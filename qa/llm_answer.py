@@ -140,7 +140,7 @@ def _instead(
     After the model failed to ground an answer, a quote the refusal gate let through is less
     likely to answer: on CLAP NQ fold 1 replies, refusing quotes whose best sentence is below
     ``llm_unsupported_refusal`` refused 2 more of 31 unanswerable questions for 3 more of 40
-    answerable ones; on folds 2-4 (not fitted on), 12 of 92 for 1 of 96 (docs/calibration.md).
+    answerable ones; on folds 2-4 (not fitted on), 11 of 92 for 1 of 96 (docs/calibration.md).
     """
     quoted = parts.quote(query, checked.quote_instead, passages)
     best = max((c.score or 0.0 for c in quoted.citations), default=0.0)

@@ -335,18 +335,23 @@ def test_a_made_up_answer_is_not_saved_by_the_sentences_copied_beside_it(
     copied = "The red lights seen among the embers are combustion [1]."
     reply = f"Embers in a wood fire are 900 degrees hot [1]. {copied}"
     question = "How hot are embers in a wood fire?"
+
+    def instead(reply: str, question: str) -> str:
+        return grounding.check(reply, passages, vectors, Settings(), question).quote_instead
+
     made_up = check(reply, passages, vectors, THRESHOLD, question)
-    assert made_up.unanswered == "Embers in a wood fire are 900 degrees hot."
+    assert [supported for _, supported in made_up.claims] == [False, True]
     assert len(made_up.citations) == 1  # the copied sentence is still checked and cited
-    grounded = grounding.check(reply, passages, vectors, Settings(), question)
-    assert grounded.quote_instead and "900 degrees" in grounded.quote_instead
+    assert instead(reply, question) == (
+        "The model's answer is not supported by the documents (“Embers in a wood fire are 900 "
+        "degrees hot.”); this answer is quoted from them."
+    )
     # Without the made-up answer, or when the question asks for something else, it stands.
-    assert not check(copied, passages, vectors, THRESHOLD, question).unanswered
-    assert not check(reply, passages, vectors, THRESHOLD, "What are ember lights?").unanswered
+    assert not instead(copied, question)
+    assert not instead(reply, "What are ember lights?")
     # A yes-or-no question is answered by its verdict, which the check does not read.
     verdict = f"Yes, the embers of a wood fire are hot. {copied}"
-    asked = "Are the embers of a wood fire hot?"
-    assert not check(verdict, passages, vectors, THRESHOLD, asked).unanswered
+    assert not instead(verdict, "Are the embers of a wood fire hot?")
 
 
 def test_a_reply_without_the_figure_a_question_asks_for_does_not_answer(
