@@ -242,7 +242,7 @@ def cross_validate(items: Sequence[Prepared], names: Sequence[str]) -> dict[str,
     """Each fold answered by the model fitted (weights and thresholds) on the others."""
     per_fold = {}
     held_probs: list[tuple[Prepared, Model]] = []
-    for f in sorted({p.q.fold for p in items}):  # those not left out
+    for f in range(FOLDS):
         train = [p for p in items if p.q.fold != f]
         test = [p for p in items if p.q.fold == f]
         model = fit_model(train, names)
@@ -329,12 +329,17 @@ def main() -> None:
         "--leave-out",
         nargs="+",
         type=int,
+        choices=range(FOLDS),
         default=[],
         metavar="FOLD",
         help="fit without the questions of these folds (0-4), to measure what is built on the "
-        "model's probabilities on questions it never saw (write it with --output elsewhere)",
+        "model's probabilities on questions it never saw; needs --output or --no-write",
     )
     args = parser.parse_args()
+    if args.leave_out and not args.no_write and args.output == DEFAULT_PATH:
+        parser.error("--leave-out would overwrite the shipped model: give --output elsewhere")
+    if len(set(args.leave_out)) >= FOLDS - 1:
+        parser.error("--leave-out must leave at least two folds to fit on")
     started = time.perf_counter()
     settings = Settings()
     print(f"retrieving with {settings.embedding_model}, top_k {settings.top_k} ...", flush=True)
@@ -351,7 +356,8 @@ def main() -> None:
             f"{int(sum(p.y.sum() for p in mine))} answering"
         )
     names = MODEL_FEATURES
-    # Held-out figures need folds to spare: with some left out, the left-out ones are the test.
+    # Cross-validation needs three folds or more; with folds left out, it is skipped (the
+    # left-out folds are measured elsewhere, by whatever the partial model is fitted for).
     cv = cross_validate(items, names) if not args.leave_out else {"folds": {}, "pooled": {}}
     if cv["folds"]:
         print(f"\nheld-out figures ({FOLDS} folds; each fold answered by the model of the others):")
@@ -364,6 +370,7 @@ def main() -> None:
     meta = {
         "fitted": dt.date.today().isoformat(),
         "command": "python -m bench.fit_extractive",
+        "left_out_folds": sorted(set(args.leave_out)),
         "embedding_model": settings.embedding_model,
         "top_k": settings.top_k,
         "fitted_on": {
@@ -387,7 +394,8 @@ def main() -> None:
         model.keep,
         meta,
     )
-    print(f"\nfitted on all {len(items)} questions ({n_cands} candidates, {n_pos} answering):")
+    some = f"folds {sorted(set(args.leave_out))} left out" if args.leave_out else "all"
+    print(f"\nfitted on {some}: {len(items)} questions ({n_cands} candidates, {n_pos} answering):")
     print(f"refusal threshold {model.refusal:.3f}, keep threshold {model.keep:.3f}")
     for name, w in sorted(
         zip(model.features, model.weights, strict=True), key=lambda x: -abs(x[1])

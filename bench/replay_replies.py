@@ -1,24 +1,24 @@
 """An evaluation re-run on the model replies an earlier one recorded: the check, not the model.
 
     python -m qa eval CASES --mode llm --report out/before         # the model writes (slow)
-    python -m bench.replay_replies CASES out/before/report.json --report out/after   # seconds
+    python -m bench.replay_replies CASES out/before/report.json --report out/after  # a minute
 
 Every case is asked again through the whole answer path (search, refusal gate, citation
 check, quoted fallback, scores); where the model would be asked, the reply it gave in the
 earlier run (``reply`` in its report.json) comes back instead. So a change to the check or
-the gate is measured on real replies in seconds, where the model takes ~15 s an answer on 2
+the gate is measured on real replies in a minute, where the model takes ~15 s an answer on 2
 cores. Valid only while what the model is shown is unchanged: a change to the prompt, the
-retrieval or the passages' trimming needs the model run again. A case whose model is asked
-now but was not then (gated, or it failed) gets an empty reply (a quoted answer); their
-number is printed.
+retrieval or the passages' trimming needs the model run again (a recorded run whose settings
+differ from these is refused). A case whose model is asked now but was not then (gated, or
+it failed) gets an empty reply (a quoted answer); their number is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,13 @@ from qa.eval.report import terminal, write
 
 
 class RecordedReplies(BaseChatModel):
-    """Answers with the reply recorded for the question the prompt holds (the longest one
-    it contains: "Who won?" is inside "Who won in 2021?"); a condensed follow-up gets the
-    standalone question recorded for it."""
+    """Answers with what was recorded for the exact question its prompt asks: the reply, for
+    an answer prompt ("Question: …"); the standalone question a follow-up was rewritten
+    into, for a condense prompt ("Last question: …")."""
 
-    replies: dict[str, str]  # question -> the model's reply
-    queries: dict[str, str]  # follow-up -> the standalone question it was condensed into
-    unrecorded: list[str] = Field(default_factory=list)  # prompts that matched no question
+    replies: dict[str, str]  # question as searched -> the model's reply
+    queries: dict[str, str]  # follow-up -> the standalone question it was rewritten into
+    unrecorded: list[str] = Field(default_factory=list)  # questions asked without a record
 
     @property
     def _llm_type(self) -> str:
@@ -54,27 +54,37 @@ class RecordedReplies(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         prompt = str(messages[-1].content)
-        # A condense prompt shows the follow-up, not passages; an answer prompt, the query.
-        text = _recorded(self.queries, prompt) or _recorded(self.replies, prompt)
+        if follow_up := _CONDENSED.search(prompt):
+            asked, recorded = follow_up.group(1).strip(), self.queries
+        elif question := _ASKED.search(prompt):
+            asked, recorded = question.group(1).strip(), self.replies
+        else:
+            raise ValueError(f"not a prompt of this project: {prompt[:200]!r}")
+        text = recorded.get(asked)
         if text is None:
-            self.unrecorded.append(prompt[-200:])
+            self.unrecorded.append(asked)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text or ""))])
 
 
-def _recorded(recorded: Mapping[str, str], prompt: str) -> str | None:
-    found = [q for q in recorded if q and q in prompt]
-    return recorded[max(found, key=len)] if found else None
+# The question lines of prompts/answer.yaml and prompts/condense.yaml.
+_ASKED = re.compile(r"^Question: (.*)$", re.M)
+_CONDENSED = re.compile(r"^Last question: (.*)$", re.M)
 
 
 def recorded_replies(report: dict[str, Any]) -> RecordedReplies:
     cases = report["cases"]
     replies = {c["query"] or c["question"]: c["reply"] for c in cases if c.get("reply")}
-    queries = {
-        c["question"]: c["query"]
-        for c in cases
-        if c.get("query") and c["query"] != c["question"] and c.get("reply")
-    }
+    # A follow-up's rewriting is recorded whatever became of its answer (gated, failed).
+    queries = {c["question"]: c["query"] for c in cases if c.get("query")}
     return RecordedReplies(replies=replies, queries=queries)
+
+
+def _same_setup(recorded: dict[str, Any], settings: Settings) -> list[str]:
+    """What differs between the recorded run's settings and these: the model saw other
+    passages then, so its replies would be checked against passages it never read."""
+    then = recorded.get("meta", {}).get("settings", {})
+    now = settings.model_dump()
+    return [f"{k}: {then[k]} then, {now[k]} now" for k in then if k in now and then[k] != now[k]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,17 +92,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("cases", type=Path, help="the cases file the earlier evaluation ran")
     p.add_argument("recorded", type=Path, help="its report.json, with the model's replies")
     p.add_argument("--report", type=Path, help="write report.json and report.md here")
-    p.add_argument("--k", type=int, default=10, help="passages scored for retrieval")
     args = p.parse_args(argv)
-    model = recorded_replies(json.loads(args.recorded.read_text(encoding="utf-8")))
+    recorded = json.loads(args.recorded.read_text(encoding="utf-8"))
+    model = recorded_replies(recorded)
     if not model.replies:
         raise SystemExit(f"{args.recorded}: no model replies recorded (an extractive run?)")
+    settings = Settings.load().model_copy(update={"answer_mode": "llm"})
+    if changed := _same_setup(recorded, settings):
+        raise SystemExit(f"{args.recorded} was run with other settings: {'; '.join(changed)}")
     cases, warnings = load_cases(args.cases)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    settings = Settings.load().model_copy(update={"answer_mode": "llm"})
+    known = {c["id"] for c in recorded["cases"]}
+    if missing := [c.id for c in cases if c.id not in known]:
+        print(f"warning: {len(missing)} cases not in {args.recorded}", file=sys.stderr)
     assistant = Assistant(settings, chat_model=model)
-    report = evaluate(assistant, cases, k=args.k, meta={"replayed": str(args.recorded)}).to_dict()
+    k = int(recorded.get("meta", {}).get("k", 10))  # retrieval scored as it was then
+    report = evaluate(assistant, cases, k=k, meta={"replayed": str(args.recorded)}).to_dict()
     print(terminal(report))
     print(f"\nreplies recorded: {len(model.replies)}; asked without one: {len(model.unrecorded)}")
     if args.report:

@@ -206,13 +206,12 @@ def support(
     cover: float,
     unit: _Unit,
     w: Weights,
-    mentioned: frozenset[str] | None = None,
+    mentioned: frozenset[str],
 ) -> float:
     """How well one passage sentence (or pair) supports one answer sentence, in [0, 1].
 
     ``mentioned``: the terms of the unit's whole passage and of what names its document
-    (title, source, publisher, author): the names a pronoun of the unit can stand for (None:
-    any name).
+    (title, source, publisher, author): the names a pronoun of the unit can stand for.
     """
     # A sentence restating the question is, in meaning, mostly the question: its similarity
     # to a passage sentence says little about the claim it adds (the coverage does).
@@ -235,7 +234,7 @@ def support(
         pronoun = unit.refers
     # "It arises in Maine" may be the Penobscot River its passage names elsewhere, never "the
     # Heart of the Ocean" that the passage does not name anywhere.
-    if missing and not (pronoun and (mentioned is None or missing <= mentioned)):
+    if missing and not (pronoun and missing <= mentioned):
         score *= w.name_penalty
     return score
 
@@ -288,8 +287,8 @@ def _scored(
     context: dict[int, frozenset[str]] = {}
     for u in singles:
         context[u.passage] = context.get(u.passage, frozenset()) | u.terms
-    # The passages' titles and sources too: the model reads them, and questions name them
-    # ("according to TechCrunch").
+    # What names each passage's document too (title, source, publisher, author): the model
+    # reads titles and sources, and questions name publishers ("according to TechCrunch").
     titled = [terms(_naming(p)) for p in passages]
     everywhere = frozenset().union(*context.values(), *titled)
     mentioned = {i: c | frozenset(titled[i]) for i, c in context.items()}

@@ -144,9 +144,9 @@ def _instead(
     """
     quoted = parts.quote(query, checked.quote_instead, passages)
     best = max((c.score or 0.0 for c in quoted.citations), default=0.0)
-    if quoted.refused or best >= parts.settings.llm_unsupported_refusal:
+    if not quoted.refused and best >= parts.settings.llm_unsupported_refusal:
         return quoted
-    return replace(
+    return replace(  # refused by the quote itself (gate off) or by the bar: nothing is quoted
         quoted, text=REFUSAL_TEXT, citations=[], refused=True, notice=checked.refused_notice
     )
 
