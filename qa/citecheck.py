@@ -38,6 +38,7 @@ from ingest.text import sentence_spans, terms
 from .claims import (
     Claim,
     claim_of,
+    claim_terms,
     claims_of,
     is_negated,
     normalize_markers,
@@ -132,7 +133,7 @@ def _units(passages: Sequence[Passage], needed: set[int]) -> list[_Unit]:
     for i in sorted(needed):
         text = passages[i].text
         units += [
-            _Unit(i, a, b, frozenset(terms(t)), (t,), numbers(t), is_negated(t), _refers(t))
+            _Unit(i, a, b, frozenset(claim_terms(t)), (t,), numbers(t), is_negated(t), _refers(t))
             for a, b in sentence_spans(text)
             if not is_instruction(t := text[a:b])
         ]
@@ -221,6 +222,8 @@ def support(
         score *= w.number_penalty
     if claim.negated and not unit.negated:  # "X was never used" against "X was used"
         score *= w.negation_penalty
+    if _opposed(claim.terms, unit.terms) or _opposed(unit.terms, claim.terms):
+        return 0.0  # "binding" against "non-binding": the one word the claim rests on
     # "Xi Jinping declared …" against "Trump … declared …"; not "Etna is …" against "It is …"
     said = _quoting(claim.text, unit)
     if said is not None:
@@ -229,6 +232,10 @@ def support(
         # visited. Trump declared “…”" (a pair of sentences holds both names).
         missing = _speakers(claim.text) - frozenset(terms(said))
         pronoun = _refers(said)
+        # …and said by someone else when its sentence names a speaker the claim does not:
+        # "Japan's prime minister Albanese said “…”" against "Trump declared “…”".
+        if missing and _speakers(said) - claim.terms:
+            score *= w.name_penalty
     else:
         missing = claim.names - unit.terms
         pronoun = unit.refers
@@ -237,6 +244,12 @@ def support(
     if missing and not (pronoun and missing <= mentioned):
         score *= w.name_penalty
     return score
+
+
+def _opposed(said: frozenset[str], other: frozenset[str]) -> bool:
+    """``said`` states a word that ``other`` has only under a "non-" prefix (``claim_terms``
+    keeps "non-binding" as the one term "nonbind")."""
+    return any(f"non{t}" in other and t not in other for t in said)
 
 
 def _plain(text: str) -> str:
@@ -248,10 +261,14 @@ def _quoting(claim: str, unit: _Unit) -> str | None:
     """The sentence of ``unit`` holding a quotation the claim makes, if any."""
     for quoted in _QUOTED.findall(claim):
         wanted = _plain(quoted)
-        for sentence in unit.parts:
+        for sentence in (*unit.parts, " ".join(unit.parts)):  # a quotation of two sentences
             if wanted and wanted in _plain(sentence):
                 return sentence
     return None
+
+
+def _holds_quotation(claim: str, passage: Passage) -> bool:
+    return any(_plain(q) in _plain(passage.text) for q in _QUOTED.findall(claim) if _plain(q))
 
 
 def _speakers(claim: str) -> frozenset[str]:
@@ -298,7 +315,13 @@ def _scored(
     shortlists = []  # per claim: (coverage, unit) of the best units of each passage
     for c in claims:
         by_passage: dict[int, list[tuple[float, _Unit]]] = {}
+        # A quotation is supported by the sentence of its passage that holds it, not by one
+        # beside it naming whom the claim gives it to ("Albanese visited …" for "Albanese
+        # said “…”", which "Trump declared" beside it).
+        holding = {i for i, p in enumerate(passages) if _holds_quotation(c.text, p)}
         for u in units:
+            if u.passage in holding and _quoting(c.text, u) is None:
+                continue
             by_passage.setdefault(u.passage, []).append(
                 (coverage(c, u, context[u.passage], idf, w, everywhere), u)
             )
@@ -402,7 +425,7 @@ def _beyond(claim: Claim, question: str) -> Claim:
     A sentence that only restates the question keeps all its words to be checked: "Yes,
     TechCrunch reported X" claims all of X.
     """
-    given = frozenset(terms(question))
+    given = frozenset(claim_terms(question))
     # Only a sentence restating most of the question: in "It is the largest share." the one
     # word "share" it shares with "What share … does China control?" is not a restatement.
     if not claim.terms - given or len(claim.terms & given) < RESTATED * len(given):

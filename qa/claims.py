@@ -28,6 +28,7 @@ _NAME = re.compile(r"\b[A-Z][\w’'.-]*")
 _NEGATION = re.compile(
     r"\b(?:not|never|no|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b", re.I
 )
+_NON = re.compile(r"\b(non)[-‐‑–\s]\s*(?=\w)", re.I)
 # Words about the answer itself ("according to the passages"), not about the world.
 _META = frozenset(
     terms(
@@ -53,6 +54,13 @@ class Claim:
     given: frozenset[str] = frozenset()
 
 
+def claim_terms(text: str) -> list[str]:
+    """``terms(text)``, a word under a "non-" prefix kept as its own word: "non-binding" is not
+    "binding", nor "non-Chinese investment" "Chinese investment" (a prefix no negation word
+    marks, so the negation check cannot see it)."""
+    return terms(_NON.sub(r"\1", text))
+
+
 def claim_of(text: str, cites: list[int] | None = None) -> Claim:
     """The claim of one answer sentence (``text`` without markers)."""
     # A yes-or-no verdict opening the sentence ("No, the two reports differ") is not checked:
@@ -61,7 +69,7 @@ def claim_of(text: str, cites: list[int] | None = None) -> Claim:
     # Not the first word: every sentence starts with a capital, name or not.
     capitalised = [m.group(0) for m in _NAME.finditer(text) if m.start() > 0]
     names = frozenset(terms(" ".join(capitalised)))
-    content = frozenset(terms(said)) - _META
+    content = frozenset(claim_terms(said)) - _META
     negated = is_negated(said)
     return Claim(text, content, numbers(said), names & content, negated, list(cites or []))
 

@@ -5,9 +5,9 @@ Then, for the answer as a whole:
 - the model said the passages do not answer (``NOT_IN_DOCUMENTS``): a refusal;
 - no sentence is supported: the answer is not shown as the model wrote it; the caller quotes
   the documents instead (which refuses when they do not answer), saying why in the notice;
-- the sentence that answers a one-part question (the one restating most of it) is
-  unsupported: the same, however well the others are supported (they were copied beside a
-  made-up answer);
+- the sentence that answers a one-part question (the one restating most of it; for a
+  yes-or-no question not about what documents say, its verdict) is unsupported: the same,
+  however well the others are supported (they were copied beside a made-up answer);
 - the question asks how many, much, large or big, and no supported sentence states a
   figure: the same, with a notice saying so;
 - some sentences are supported: shown, the unsupported ones marked (``unsupported``).
@@ -24,7 +24,7 @@ from ingest.text import terms
 
 from . import citecheck
 from .answer_types import asks_count, asks_yes_or_no, has_kind
-from .claims import Claim
+from .claims import Claim, claim_terms
 from .query import clauses
 from .settings import Settings
 from .types import Citation, Passage
@@ -46,6 +46,12 @@ NO_FIGURE_REFUSED_NOTICE = (
 _MORE_FIGURES = re.compile(
     r"\b(?:hundreds|thousands|millions|billions|dozens|several|third|quarter|"
     r"none|no one|nobody|nothing)\b",
+    re.I,
+)
+# Words of a question about what documents say, not about the world.
+_DOCUMENTS = re.compile(
+    r"\b(?:articles?|reports?|reported|reporting|stor(?:y|ies)|coverage|passages?|documents?|"
+    r"publish(?:ed|es)?|according to|describ(?:e|es|ed)|portray(?:s|ed)?|suggest(?:s|ed)?)\b",
     re.I,
 )
 _SHOWN_CHARS = 200  # of the model's unsupported answer, in the notice
@@ -73,7 +79,7 @@ def check(
     if checked.refused:
         return grounded
     notices, said = (UNSUPPORTED_NOTICE, REFUSED_NOTICE), " ".join(checked.unsupported)
-    if made_up := _unsupported_answer(checked.claims, question):
+    if made_up := _unsupported_answer(checked.claims, question, passages):
         said = made_up
     elif _lacks_figure(checked.claims, question):
         notices = (NO_FIGURE_NOTICE, NO_FIGURE_REFUSED_NOTICE)
@@ -92,7 +98,9 @@ def check(
     )
 
 
-def _unsupported_answer(claims: Sequence[tuple[Claim, bool]], question: str) -> str:
+def _unsupported_answer(
+    claims: Sequence[tuple[Claim, bool]], question: str, passages: Sequence[Passage]
+) -> str:
     """The sentence answering a one-part question (restating most of its words, at least
     ``citecheck.RESTATED`` of them), when no passage supports it; else "".
 
@@ -101,16 +109,32 @@ def _unsupported_answer(claims: Sequence[tuple[Claim, bool]], question: str) -> 
     the passage sentences nearest the topic, each supported by its own. Not for a many-part
     question, whose restatement is checked by what it adds or by its parts, and fails more
     often by the check's miss than the model's (MultiHop-RAG dev, 200 recorded replies:
-    accuracy 0.500 -> 0.485 when held to it); nor for a yes-or-no question, answered by its
-    verdict, which is not checked (0.500 -> 0.475). Of a one- or two-word question, any
-    sentence sharing one word restates it: the rule is only as sharp as the question is long.
+    accuracy 0.500 -> 0.485 when held to it). A yes-or-no question is answered by the verdict
+    restating it ("Yes, the agreements are binding", of non-binding ones), and held to it,
+    unless it asks what documents say: "Does the Guardian article describe X differently
+    than …?" is a judgment no one sentence states (held to it too: 0.495 -> 0.470). Of a one-
+    or two-word question, any sentence sharing one word restates it: the rule is only as sharp
+    as the question is long.
     """
-    asked = frozenset(terms(question))
-    if not claims or not asked or len(clauses(question)) >= 2 or asks_yes_or_no(question):
+    asked = frozenset(claim_terms(question))
+    if not claims or not asked or len(clauses(question)) >= 2:
+        return ""
+    if asks_yes_or_no(question) and _about_documents(question, passages):
         return ""
     claim, supported = max(claims, key=lambda x: len(x[0].terms & asked))  # the first of ties
     restated = len(claim.terms & asked) >= citecheck.RESTATED * len(asked)
     return claim.text if restated and not supported else ""
+
+
+def _about_documents(question: str, passages: Sequence[Passage]) -> bool:
+    """The question asks what documents say ("Does the Guardian article describe …?", "Did
+    TechCrunch report X after …?"): it names an article or report, or who published one of
+    its passages."""
+    if _DOCUMENTS.search(question):
+        return True
+    asked = frozenset(claim_terms(question))
+    published = (str(p.metadata.get("publisher") or "") for p in passages)
+    return any(named and named <= asked for named in (frozenset(terms(x)) for x in published))
 
 
 def _lacks_figure(claims: Sequence[tuple[Claim, bool]], question: str) -> bool:

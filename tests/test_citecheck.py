@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -287,6 +288,47 @@ def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors
     assert model.citations == [] and model.unsupported
 
 
+def test_a_quotation_is_supported_by_the_sentence_holding_it(vectors: SentenceVectors) -> None:
+    """The seed article's paragraph as one passage: the sentences before Trump's quote name
+    Japan and Albanese, and as a pair they held every name of the model's misattribution
+    (support 0.68, above the threshold); the quotation is not theirs to support."""
+    text = (
+        "Japan and Australia have emerged as Washington’s key partners in this strategy. Tokyo "
+        "and Washington signed a new rare earth supply agreement involving potential $550 "
+        "billion in U.S. investment, while Australia has already finalized an $8.5 billion "
+        "cooperation deal focused on mineral processing outside China.\n"
+        "Australian Prime Minister Anthony Albanese’s recent White House visit further "
+        "underlined this growing partnership. Trump, during the meeting, declared, “Within a "
+        "year, we will have more rare minerals than we’ll know what to do with.”"
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    quote = '"Within a year, we will have more rare minerals than we’ll know what to do with."'
+    wrong = check(
+        f"Japan's prime minister Anthony Albanese said, {quote} [1]", passages, vectors, THRESHOLD
+    )
+    assert wrong.citations == [] and len(wrong.unsupported) == 1
+    right = check(f"Trump declared, {quote} [1]", passages, vectors, THRESHOLD)
+    assert right.unsupported == [] and right.citations[0].quote.startswith("Trump, during")
+
+
+def test_a_non_prefix_is_a_negation(vectors: SentenceVectors) -> None:
+    """ "non-binding" holds the word "binding", and no negation word: a small model answered
+    "Are the agreements binding?" with "Yes, … are binding", cited to it."""
+    text = (
+        "These agreements include commitments to promote non-Chinese investment in local "
+        "processing. However, analysts caution that the agreements are non-binding."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+
+    def unsupported(reply: str) -> list[str]:
+        return check(reply, passages, vectors, THRESHOLD).unsupported
+
+    assert unsupported("Analysts caution that the agreements are binding [1].")
+    assert not unsupported("Analysts caution that the agreements are non-binding [1].")
+    assert unsupported("The agreements promote Chinese investment in local processing [1].")
+    assert not unsupported("The agreements promote non-Chinese investment in local processing [1].")
+
+
 def test_a_pronoun_stands_only_for_a_name_its_passage_mentions(vectors: SentenceVectors) -> None:
     """ "It arises …" may be the river its passage names; a small model made it the answer to
     "Where did they find the Heart of the Ocean?", which the passage never names."""
@@ -349,9 +391,16 @@ def test_a_made_up_answer_is_not_saved_by_the_sentences_copied_beside_it(
     # Without the made-up answer, or when the question asks for something else, it stands.
     assert not instead(copied, question)
     assert not instead(reply, "What are ember lights?")
-    # A yes-or-no question is answered by its verdict, which the check does not read.
+    # A yes-or-no question is answered by the verdict restating it ("Yes, the agreements are
+    # binding" of non-binding ones): held to it, unless the question asks what documents say
+    # (a judgment of two articles no one sentence states: MultiHop-RAG 0.495 -> 0.470).
     verdict = f"Yes, the embers of a wood fire are hot. {copied}"
-    assert not instead(verdict, "Are the embers of a wood fire hot?")
+    assert instead(verdict, "Are the embers of a wood fire hot?")
+    assert not instead(verdict, "Does the article say the embers of a wood fire are hot?")
+    published = [replace(p, metadata={**p.metadata, "publisher": "Fire Weekly"}) for p in passages]
+    said = "Did Fire Weekly find the embers of a wood fire hot?"
+    assert not grounding.check(verdict, published, vectors, Settings(), said).quote_instead
+    assert grounding.check(verdict, passages, vectors, Settings(), said).quote_instead
 
 
 def test_a_reply_without_the_figure_a_question_asks_for_does_not_answer(
