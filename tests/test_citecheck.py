@@ -309,6 +309,10 @@ def test_a_quotation_is_supported_by_the_sentence_holding_it(vectors: SentenceVe
     assert wrong.citations == [] and len(wrong.unsupported) == 1
     right = check(f"Trump declared, {quote} [1]", passages, vectors, THRESHOLD)
     assert right.unsupported == [] and right.citations[0].quote.startswith("Trump, during")
+    # Said by someone else (its sentence names Trump), not only by someone it does not name:
+    # 0.61 with the name penalty once.
+    other = f"At the White House meeting, Albanese declared, {quote} [1]"
+    assert check(other, passages, vectors, THRESHOLD).unsupported
 
 
 def test_a_non_prefix_is_a_negation(vectors: SentenceVectors) -> None:
