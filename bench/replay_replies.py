@@ -9,7 +9,7 @@ earlier run (``reply`` in its report.json) comes back instead. So a change to th
 the gate is measured on real replies in a minute, where the model takes ~15 s an answer on 2
 cores. Valid only while what the model is shown is unchanged: a change to the prompt, the
 retrieval or the passages' trimming needs the model run again (a recorded run whose settings
-differ from these is refused). A case whose model is asked now but was not then (gated, or
+or prompt files differ from these is refused; the prompts' hash is recorded since 2026-11-30). A case whose model is asked now but was not then (gated, or
 it failed) gets an empty reply (a quoted answer); their number is printed.
 """
 
@@ -28,7 +28,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
-from qa import Assistant, Settings
+from qa import Assistant, Settings, prompts
 from qa.eval import evaluate, load_cases
 from qa.eval.report import terminal, write
 
@@ -82,9 +82,15 @@ def recorded_replies(report: dict[str, Any]) -> RecordedReplies:
 def _same_setup(recorded: dict[str, Any], settings: Settings) -> list[str]:
     """What differs between the recorded run's settings and these: the model saw other
     passages then, so its replies would be checked against passages it never read."""
-    then = recorded.get("meta", {}).get("settings", {})
-    now = settings.model_dump()
-    return [f"{k}: {then[k]} then, {now[k]} now" for k in then if k in now and then[k] != now[k]]
+    meta = recorded.get("meta", {})
+    then, now = meta.get("settings", {}), settings.model_dump()
+    changed = [f"{k}: {then[k]} then, {now[k]} now" for k in then if k in now and then[k] != now[k]]
+    # Runs recorded before the prompts' hash was kept are taken at their word.
+    if "prompts" in meta and meta["prompts"] != (
+        digest := prompts.digest(directory=settings.prompts_dir)
+    ):
+        changed.append(f"prompt files: {meta['prompts']} then, {digest} now")
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -222,8 +222,12 @@ def support(
         score *= w.number_penalty
     if claim.negated and not unit.negated:  # "X was never used" against "X was used"
         score *= w.negation_penalty
-    if _opposed(claim.terms, unit.terms) or _opposed(unit.terms, claim.terms):
-        return 0.0  # "binding" against "non-binding": the one word the claim rests on
+    # "binding" against "non-binding": the word the claim rests on, said the other way. Not
+    # when the plain side is negated: "not binding" and "non-binding" agree.
+    if (_opposed(claim.terms, unit.terms) and not claim.negated) or (
+        _opposed(unit.terms, claim.terms) and not unit.negated
+    ):
+        return 0.0
     # "Xi Jinping declared …" against "Trump … declared …"; not "Etna is …" against "It is …"
     said = _quoting(claim.text, unit)
     if said is not None:
@@ -232,9 +236,11 @@ def support(
         # visited. Trump declared “…”" (a pair of sentences holds both names).
         missing = _speakers(claim.text) - frozenset(terms(said))
         pronoun = _refers(said)
-        # …and said by someone else when its sentence names a speaker the claim does not:
-        # "Japan's prime minister Albanese said “…”" against "Trump declared “…”".
-        if missing and _speakers(said) - claim.terms:
+        # …and by someone else when its sentence has a capitalised word (a name, mostly)
+        # outside its quotation that the claim lacks: "Japan's prime minister Albanese said
+        # “…”" against "Trump declared “…”". Not when a pronoun may be the claim's speaker.
+        excused = pronoun and missing <= mentioned
+        if missing and not excused and _speakers(said) - frozenset(terms(claim.text)):
             score *= w.name_penalty
     else:
         missing = claim.names - unit.terms
@@ -248,8 +254,8 @@ def support(
 
 def _opposed(said: frozenset[str], other: frozenset[str]) -> bool:
     """``said`` states a word that ``other`` has only under a "non-" prefix (``claim_terms``
-    keeps "non-binding" as the one term "nonbind")."""
-    return any(f"non{t}" in other and t not in other for t in said)
+    keeps "non-binding" as the one term "non-bind")."""
+    return any(f"non-{t}" in other and t not in other for t in said)
 
 
 def _plain(text: str) -> str:
@@ -265,10 +271,6 @@ def _quoting(claim: str, unit: _Unit) -> str | None:
             if wanted and wanted in _plain(sentence):
                 return sentence
     return None
-
-
-def _holds_quotation(claim: str, passage: Passage) -> bool:
-    return any(_plain(q) in _plain(passage.text) for q in _QUOTED.findall(claim) if _plain(q))
 
 
 def _speakers(claim: str) -> frozenset[str]:
@@ -318,7 +320,7 @@ def _scored(
         # A quotation is supported by the sentence of its passage that holds it, not by one
         # beside it naming whom the claim gives it to ("Albanese visited …" for "Albanese
         # said “…”", which "Trump declared" beside it).
-        holding = {i for i, p in enumerate(passages) if _holds_quotation(c.text, p)}
+        holding = {u.passage for u in units if _quoting(c.text, u) is not None}
         for u in units:
             if u.passage in holding and _quoting(c.text, u) is None:
                 continue

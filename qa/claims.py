@@ -28,7 +28,7 @@ _NAME = re.compile(r"\b[A-Z][\w’'.-]*")
 _NEGATION = re.compile(
     r"\b(?:not|never|no|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b", re.I
 )
-_NON = re.compile(r"\b(non)[-‐‑–\s]\s*(?=\w)", re.I)
+_NON = re.compile(r"\bnon[-‐‑–](\w[\w’']*)", re.I)  # "non-binding"; not "sine qua non for"
 # Words about the answer itself ("according to the passages"), not about the world.
 _META = frozenset(
     terms(
@@ -55,10 +55,12 @@ class Claim:
 
 
 def claim_terms(text: str) -> list[str]:
-    """``terms(text)``, a word under a "non-" prefix kept as its own word: "non-binding" is not
-    "binding", nor "non-Chinese investment" "Chinese investment" (a prefix no negation word
-    marks, so the negation check cannot see it)."""
-    return terms(_NON.sub(r"\1", text))
+    """``terms(text)``, a word under a "non-" prefix kept apart as "non-" and its stem:
+    "non-binding" is not "binding", nor "non-Chinese investment" "Chinese investment" (a
+    prefix no negation word marks, so the negation check cannot see it). Hyphenated only:
+    "nonprofit" and "none" are words of their own."""
+    prefixed = [f"non-{t}" for t in terms(" ".join(m.group(1) for m in _NON.finditer(text)))]
+    return terms(_NON.sub(" ", text)) + prefixed
 
 
 def claim_of(text: str, cites: list[int] | None = None) -> Claim:

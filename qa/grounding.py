@@ -109,12 +109,12 @@ def _unsupported_answer(
     the passage sentences nearest the topic, each supported by its own. Not for a many-part
     question, whose restatement is checked by what it adds or by its parts, and fails more
     often by the check's miss than the model's (MultiHop-RAG dev, 200 recorded replies:
-    accuracy 0.500 -> 0.485 when held to it). A yes-or-no question is answered by the verdict
-    restating it ("Yes, the agreements are binding", of non-binding ones), and held to it,
-    unless it asks what documents say: "Does the Guardian article describe X differently
-    than …?" is a judgment no one sentence states (held to it too: 0.495 -> 0.470). Of a one-
-    or two-word question, any sentence sharing one word restates it: the rule is only as sharp
-    as the question is long.
+    accuracy 0.500 -> 0.485 when held to it, before ``llm_unsupported_refusal``). A yes-or-no
+    question is answered by the verdict restating it ("Yes, the agreements are binding", of
+    non-binding ones), and held to it, unless it asks what documents say: "Does the Guardian
+    article describe X differently than …?" is a judgment no one sentence states (held to it
+    too: 0.495 -> 0.470, with that bar). Of a one- or two-word question, any sentence sharing
+    one word restates it: the rule is only as sharp as the question is long.
     """
     asked = frozenset(claim_terms(question))
     if not claims or not asked or len(clauses(question)) >= 2:

@@ -6,6 +6,7 @@ A variable the template uses but the caller did not give is an error, never a bl
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,12 @@ def render(name: str, directory: Path | None = None, **variables: Any) -> list[d
         ]
     except jinja2.UndefinedError as err:
         raise PromptError(f"prompt {name!r}: {err.message}") from None
+
+
+def digest(names: tuple[str, ...] = ("answer", "condense"), directory: Path | None = None) -> str:
+    """A short hash of the named prompt files as found: an evaluation records it, so that its
+    model replies are not replayed as if another prompt had been asked (bench/replay_replies)."""
+    h = hashlib.sha256()
+    for name in names:
+        h.update(prompt_path(name, directory).read_bytes())
+    return h.hexdigest()[:16]

@@ -9,7 +9,7 @@ import pytest
 
 from qa import Passage, Settings, grounding
 from qa.citecheck import SentenceVectors, check, is_instruction, is_refusal
-from qa.claims import LiveMarkers, claim_of
+from qa.claims import LiveMarkers, claim_of, claim_terms
 from qa.extractive import REFUSAL_TEXT
 
 THRESHOLD = Settings().support_threshold
@@ -331,6 +331,30 @@ def test_a_non_prefix_is_a_negation(vectors: SentenceVectors) -> None:
     assert not unsupported("Analysts caution that the agreements are non-binding [1].")
     assert unsupported("The agreements promote Chinese investment in local processing [1].")
     assert not unsupported("The agreements promote non-Chinese investment in local processing [1].")
+    # "not binding" and "non-binding" agree; a word that merely starts with "non" is no prefix.
+    assert not unsupported("Analysts caution that the agreements are not binding [1].")
+    assert claim_terms("None of the e-commerce deals are non-binding.") == [
+        "none",
+        "e",
+        "commerc",
+        "deal",
+        "non-bind",
+    ]
+
+
+def test_a_quotation_said_by_he_may_be_the_person_its_passage_names(
+    vectors: SentenceVectors,
+) -> None:
+    """ "“…,” he said in Sydney": "he" may be Albanese, whom the passage names; "Sydney", a
+    capitalised word the claim lacks, is not someone else saying it."""
+    text = (
+        "Anthony Albanese visited the White House on Monday. “Within a year, we will have more "
+        "rare minerals than we know what to do with,” he said later in Sydney."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    quote = "“Within a year, we will have more rare minerals than we know what to do with.”"
+    reply = f"Albanese said, {quote} [1]"
+    assert check(reply, passages, vectors, THRESHOLD).unsupported == []
 
 
 def test_a_pronoun_stands_only_for_a_name_its_passage_mentions(vectors: SentenceVectors) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import replay_replies
+from qa import Settings, prompts
 
 PARTNERS = "Which countries have emerged as Washington's key partners in this strategy?"
 LEVERAGE = "How has China used its position in rare earth processing?"
@@ -81,4 +82,21 @@ def test_a_report_without_replies_is_a_clear_error(tmp_path: Path) -> None:
     recorded = tmp_path / "report.json"
     recorded.write_text(json.dumps({"cases": [_case(PARTNERS, "")]}), encoding="utf-8")
     with pytest.raises(SystemExit, match="no model replies recorded"):
+        replay_replies.main([str(tmp_path / "cases.jsonl"), str(recorded)])
+
+
+def test_a_run_asked_with_other_prompts_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its replies answer a prompt the model would not be shown now."""
+    recorded = tmp_path / "report.json"
+    meta = {"settings": {}, "prompts": prompts.digest()}
+    report = {"meta": meta, "cases": [_case(PARTNERS, "Japan and Australia [1].")]}
+    recorded.write_text(json.dumps(report), encoding="utf-8")
+    assert replay_replies._same_setup(report, Settings()) == []
+    mine = tmp_path / "prompts"
+    mine.mkdir()
+    (mine / "answer.yaml").write_text("system: Be brief.\nuser: 'Q: {{ question }}'\n")
+    monkeypatch.setenv("QA_PROMPTS_DIR", str(mine))
+    with pytest.raises(SystemExit, match=r"prompt files: \w+ then, \w+ now"):
         replay_replies.main([str(tmp_path / "cases.jsonl"), str(recorded)])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .. import prompts
 from ..assistant import Assistant
 from ..prompts import PromptError
 from ..types import Answer
@@ -73,6 +74,7 @@ def _meta(assistant: Assistant, k: int, judge: Judge | None) -> dict[str, Any]:
             "chunk_overlap_tokens": s.chunk_overlap_tokens,
         },
         "judge": judge.name if judge is not None else NO_JUDGE,
+        "prompts": prompts.digest(directory=s.prompts_dir),
     }
 
 
