@@ -9,8 +9,9 @@ earlier run (``reply`` in its report.json) comes back instead. So a change to th
 the gate is measured on real replies in a minute, where the model takes ~15 s an answer on 2
 cores. Valid only while what the model is shown is unchanged: a change to the prompt, the
 retrieval or the passages' trimming needs the model run again (a recorded run whose settings
-or prompt files differ from these is refused; the prompts' hash is recorded since 2026-11-30). A case whose model is asked now but was not then (gated, or
-it failed) gets an empty reply (a quoted answer); their number is printed.
+or prompt files differ from these is refused; the prompts' hash is recorded since
+2026-11-30). A case whose model is asked now but was not then (gated, or it failed) gets an
+empty reply (a quoted answer); their number is printed.
 """
 
 from __future__ import annotations
