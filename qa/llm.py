@@ -12,6 +12,8 @@ nothing from a document is ever put in the system message.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,10 +37,13 @@ from .types import Passage
 
 NOT_IN_DOCUMENTS = "NOT_IN_DOCUMENTS"  # the answer prompt's reply when the passages do not answer
 # The answer prompt fences passages between <<<PASSAGES and PASSAGES>>>, each under a header
-# "[n] title (source)".
+# "[n] title (source)", with who published it and when, if known.
 _FENCE = re.compile(r"<{3,}|>{3,}")
 _MARKER = re.compile(r"\[\s*(\d+)\s*\]")
 _LEAD_IN = re.compile(r"^\s*(?:standalone question|rewritten question|question)\s*:\s*", re.I)
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
 _HISTORY_TURNS = 6  # messages of the conversation shown to the condense prompt
 _HISTORY_CHARS = 1500  # of each message: enough to name what a follow-up refers to
 
@@ -165,6 +170,7 @@ def answer_messages(
             "n": n,
             "title": _unfenced(p.title),
             "source": _unfenced(p.source),
+            "published": _unfenced(published(p)),
             "text": _unfenced(p.text if texts is None else texts[n - 1]),
         }
         for n, p in enumerate(passages, 1)
@@ -175,6 +181,18 @@ def answer_messages(
     return _messages(
         render("answer", prompts_dir, question=question, passages=numbered, yes_no=yes_no)
     )
+
+
+def published(p: Passage) -> str:
+    """Who published the passage's document and when ("TechCrunch, October 7, 2023"), as far
+    as known: questions name them ("the TechCrunch article of October 7"), and a model not
+    shown them guesses which passage is whose."""
+    when = ""
+    with contextlib.suppress(TypeError, ValueError):  # no day, or not one (YYYYMMDD)
+        day = int(p.metadata.get("published_day"))  # type: ignore[arg-type]
+        d = dt.date(day // 10000, day // 100 % 100, day % 100)
+        when = f"{_MONTHS[d.month - 1]} {d.day}, {d.year}"  # not %B: that follows the locale
+    return ", ".join(x for x in (str(p.metadata.get("publisher") or "").strip(), when) if x)
 
 
 def condense_messages(

@@ -66,3 +66,13 @@ def test_malformed_prompt_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "answer.yaml").write_text("assistant: not a known role\n")
     with pytest.raises(PromptError, match="expected the keys"):
         render("answer", tmp_path)
+
+
+def test_a_passage_header_says_who_published_it_and_when() -> None:
+    """Questions name them ("the TechCrunch article of October 7"); unknown, nothing is said."""
+    meta = {"title": "Gemini", "publisher": "TechCrunch", "published_day": 20231007}
+    dated = Passage("p", "Google released Gemini.", "g.md", 0, 23, None, 0.5, meta)
+    plain = Passage("q", "The deal was renewed.", "a.txt", 0, 21, None, 0.5, {"title": "Deal"})
+    user = answer_messages("When?", [dated, plain])[1].content
+    assert "[1] Gemini (g.md) — TechCrunch, October 7, 2023\n" in user
+    assert "[2] Deal (a.txt)\n" in user
