@@ -319,7 +319,7 @@ def _scored(
         by_passage: dict[int, list[tuple[float, _Unit]]] = {}
         # A quotation is supported by the sentence of its passage that holds it, not by one
         # beside it naming whom the claim gives it to ("Albanese visited …" for "Albanese
-        # said “…”", which "Trump declared" beside it).
+        # said “…”", when the sentence after it has Trump declare it).
         holding = {u.passage for u in units if _quoting(c.text, u) is not None}
         for u in units:
             if u.passage in holding and _quoting(c.text, u) is None:
