@@ -320,9 +320,10 @@ def _scored(
         # A quotation is supported by the sentence of its passage that holds it, not by one
         # beside it naming whom the claim gives it to ("Albanese visited …" for "Albanese
         # said “…”", when the sentence after it has Trump declare it).
-        holding = {u.passage for u in units if _quoting(c.text, u) is not None}
-        for u in units:
-            if u.passage in holding and _quoting(c.text, u) is None:
+        holds = [_quoting(c.text, u) is not None for u in units]
+        holding = {u.passage for u, held in zip(units, holds, strict=True) if held}
+        for u, held in zip(units, holds, strict=True):
+            if u.passage in holding and not held:
                 continue
             by_passage.setdefault(u.passage, []).append(
                 (coverage(c, u, context[u.passage], idf, w, everywhere), u)

@@ -119,20 +119,19 @@ def _unsupported_answer(
     asked = frozenset(claim_terms(question))
     if not claims or not asked or len(clauses(question)) >= 2:
         return ""
-    if asks_yes_or_no(question) and _about_documents(question, passages):
+    if asks_yes_or_no(question) and _about_documents(question, asked, passages):
         return ""
     claim, supported = max(claims, key=lambda x: len(x[0].terms & asked))  # the first of ties
     restated = len(claim.terms & asked) >= citecheck.RESTATED * len(asked)
     return claim.text if restated and not supported else ""
 
 
-def _about_documents(question: str, passages: Sequence[Passage]) -> bool:
+def _about_documents(question: str, asked: frozenset[str], passages: Sequence[Passage]) -> bool:
     """The question asks what documents say ("Does the Guardian article describe …?", "Did
     TechCrunch report X after …?"): it names an article or report, or who published one of
-    its passages."""
+    its passages (``asked``: the question's terms)."""
     if _DOCUMENTS.search(question):
         return True
-    asked = frozenset(claim_terms(question))
     published = (str(p.metadata.get("publisher") or "") for p in passages)
     return any(named and named <= asked for named in (frozenset(terms(x)) for x in published))
 
