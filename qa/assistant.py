@@ -187,8 +187,8 @@ class Assistant:
             llm=model,
             settings=self.settings,
             search=lambda query: self.search(query, self.settings.top_k, filters),
-            quote=lambda query, notice, passages: self._extractive(
-                query, notice, filters, passages
+            quote=lambda query, notice, passages, refusal=None: self._extractive(
+                query, notice, filters, passages, refusal
             ),
             vectors=self._vectors,
         )
@@ -200,8 +200,10 @@ class Assistant:
         notice: str,
         filters: Filters | None = None,
         passages: list[Passage] | None = None,
+        refusal: float | None = None,
     ) -> Answer:
-        """The answer quoted from the passages (found for ``query`` unless given)."""
+        """The answer quoted from the passages (found for ``query`` unless given), refusing
+        below ``refusal`` (default: the ``refusal_threshold`` setting)."""
         if passages is None:
             passages = self.search(query, self.settings.top_k, filters)
         found = extractive.answer(
@@ -209,7 +211,7 @@ class Assistant:
             passages,
             extractive.load_model(self.settings.extractive_model),
             max_sentences=self.settings.max_answer_sentences,
-            refusal=self.settings.refusal_threshold,
+            refusal=self.settings.refusal_threshold if refusal is None else refusal,
             vectors=self._vectors,
             query_vector=self.embeddings.embed_query,
         )

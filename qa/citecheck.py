@@ -45,6 +45,7 @@ from .claims import (
     numbers,
     rebuild,
     sentence_text,
+    shown_names,
 )
 from .extractive import REFUSAL_TEXT
 from .injection import is_instruction
@@ -288,7 +289,7 @@ def _score(
     Only the units with the best word coverage are embedded: embedding is the slow part, and
     a unit sharing few of the claim's words does not win on similarity alone.
     """
-    claims = claims_of(text, len(passages))
+    claims = claims_of(text, len(passages), shown_names(text))
     return claims, _scored(claims, passages, vectors, w)
 
 
@@ -395,7 +396,7 @@ def check(
     if is_refusal(reply):
         return Checked(REFUSAL_TEXT, [], [], refused=True)
     text = normalize_markers(reply.strip())
-    claims = claims_of(text, len(passages))
+    claims = claims_of(text, len(passages), shown_names(question, text))
     # Only a many-part question is restated that way: a one-part one restated ("The deals
     # were announced in May 2025 [1]." for "When were the deals announced?") is short enough
     # to check whole, and checked by what it adds alone it let an invented date through.
@@ -456,7 +457,7 @@ def _by_parts(
     if _QUOTED.search(claim.text):
         return []  # a quotation is said by whom its sentence names: never cut the two apart
     joined = _SEQUENCE.sub(r", \1 ", claim.text)  # "X happened after Y reported Z": two parts
-    parts = [claim_of(p.text, claim.cites) for p in clauses(joined)]
+    parts = [claim_of(p.text, claim.cites, claim.names) for p in clauses(joined)]
     parts = [p for p in parts if p.terms]
     if len(parts) < 2:
         return []

@@ -63,17 +63,44 @@ def claim_terms(text: str) -> list[str]:
     return terms(_NON.sub(" ", text)) + prefixed
 
 
-def claim_of(text: str, cites: list[int] | None = None) -> Claim:
-    """The claim of one answer sentence (``text`` without markers)."""
+def shown_names(*texts: str) -> frozenset[str]:
+    """The terms of the words ``texts`` capitalise inside a sentence: names, mostly.
+
+    A sentence's first word is capitalised whatever it is; it is a name when the question or
+    the answer writes it so elsewhere ("Indonesia agreed …" for "What did Indonesia agree
+    to?").
+    """
+    found = [
+        m.group(0)
+        for text in texts
+        for a, b in sentence_spans(text)
+        for m in _NAME.finditer(text, a, b)
+        if m.start() > a
+    ]
+    return frozenset(terms(" ".join(found)))
+
+
+def claim_of(
+    text: str, cites: list[int] | None = None, names: frozenset[str] = frozenset()
+) -> Claim:
+    """The claim of one answer sentence (``text`` without markers); ``names``: terms known to
+    be names (``shown_names``), which count as names even as the first word."""
     # A yes-or-no verdict opening the sentence ("No, the two reports differ") is not checked:
     # what follows it is. Its "No" does not make the rest a negation.
     said = _VERDICT.sub("", text, count=1)
-    # Not the first word: every sentence starts with a capital, name or not.
-    capitalised = [m.group(0) for m in _NAME.finditer(text) if m.start() > 0]
+    # Not the first word, unless known to be a name: every sentence starts with a capital.
+    capitalised = [
+        m.group(0) for m in _NAME.finditer(text) if m.start() > 0 or _known(m.group(0), names)
+    ]
     names = frozenset(terms(" ".join(capitalised)))
     content = frozenset(claim_terms(said)) - _META
     negated = is_negated(said)
     return Claim(text, content, numbers(said), names & content, negated, list(cites or []))
+
+
+def _known(word: str, names: frozenset[str]) -> bool:
+    found = terms(word)
+    return bool(found) and set(found) <= names
 
 
 def is_negated(text: str) -> bool:
@@ -97,8 +124,9 @@ def sentence_text(text: str, a: int, b: int) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(words.split()))
 
 
-def claims_of(text: str, k: int) -> list[Claim]:
-    """The answer's sentences with their markers (``text`` has one passage per marker).
+def claims_of(text: str, k: int, names: frozenset[str] = frozenset()) -> list[Claim]:
+    """The answer's sentences with their markers (``text`` has one passage per marker);
+    ``names`` as for ``claim_of``.
 
     Markers opening a sentence ("... processing. [1] The ...") or standing alone belong to
     the sentence before.
@@ -113,7 +141,7 @@ def claims_of(text: str, k: int) -> list[Claim]:
         words = sentence_text(text, a, b)
         previous = claims[-1] if claims else None
         if words and not _PUNCTUATION_ONLY.fullmatch(words):
-            claims.append(claim_of(words))
+            claims.append(claim_of(words, names=names))
             claims[-1].span = (a, b)
         current = claims[-1] if claims else None  # markers alone belong to the sentence before
         for i, (s, e, n) in enumerate(marks):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 
@@ -29,8 +30,19 @@ FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the
 GATED_NOTICE = "No passage answers this closely enough, so the model was not asked."
 
 Search = Callable[[str], list[Passage]]  # the question as searched -> the passages
-# (query, notice, passages found for it or None) -> the answer quoted from the documents
-Quote = Callable[[str, str, list[Passage] | None], Answer]
+
+
+class Quote(Protocol):
+    """The answer quoted from the documents: for ``query``, with ``notice``, from the
+    passages found for it (or these), refusing below ``refusal`` (default: the setting)."""
+
+    def __call__(
+        self,
+        query: str,
+        notice: str,
+        passages: list[Passage] | None,
+        refusal: float | None = None,
+    ) -> Answer: ...
 
 
 @dataclass
@@ -158,16 +170,19 @@ def _searched(parts: Parts, query: str) -> tuple[list[Passage], Answer | None]:
 
 
 def _gated(parts: Parts, query: str, passages: list[Passage]) -> Answer | None:
-    """The refusal of the quoted answer, when it refuses: then the model is not asked.
+    """A refusal when no passage sentence is even ``llm_gate_threshold`` likely to answer:
+    then the model is not asked (~10 ms instead of ~15 s).
 
-    A small model answers most questions its passages are merely on the topic of (CLAP NQ
-    fold 0: it refused 4 of 17 unanswerable questions); the extractive model's refusal,
-    fitted on public questions (docs/calibration.md), refused 10 of 17 for one more false
-    refusal (2 of 31), and costs ~10 ms where the model costs ~15 s.
+    The bar is far below the extractive refusal threshold. At that threshold the gate refused
+    11 of 30 answerable questions about the seed article written by someone else, in their
+    own words ("What's standing in the way of implementing these deals quickly?": 0.037),
+    which the model answers; on CLAP NQ it had looked right (docs/calibration.md). Below the
+    bar are questions on nothing the documents discuss.
     """
     if not parts.settings.llm_refusal_gate:
         return None
-    quoted = parts.quote(query, GATED_NOTICE, passages)
+    bar = parts.settings.llm_gate_threshold
+    quoted = parts.quote(query, GATED_NOTICE, passages, bar)
     return quoted if quoted.refused else None
 
 

@@ -264,6 +264,29 @@ def test_a_quote_given_to_the_wrong_person_is_unsupported(vectors: SentenceVecto
     assert wrong.unsupported == [f"Chinese President Xi Jinping {said}."] and wrong.citations == []
 
 
+def test_a_name_opening_the_answer_is_a_name_when_the_question_writes_it_as_one(
+    vectors: SentenceVectors,
+) -> None:
+    """Asked about a country the documents never mention, a small model put it first and
+    copied the rest: its first word was not read as a name (every sentence opens with a
+    capital), so nothing held the claim to it. Written as a name inside the question, it is."""
+    text = (
+        "Malaysia, Thailand, Vietnam, and Cambodia have also signed Memorandums of "
+        "Understanding to increase U.S. access to their mineral resources."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    said = "signed Memorandums of Understanding to increase U.S. access to its mineral resources"
+    invented = check(
+        f"Indonesia {said} [1].", passages, vectors, THRESHOLD, "What did Indonesia sign?"
+    )
+    assert invented.unsupported and invented.citations == []
+    stated = check(f"Vietnam {said} [1].", passages, vectors, THRESHOLD, "What did Vietnam sign?")
+    assert stated.unsupported == [] and len(stated.citations) == 1
+    # A first word the question does not write as a name is not taken for one.
+    plain = check(f"Countries {said} [1].", passages, vectors, THRESHOLD, "Who signed what?")
+    assert plain.unsupported == []
+
+
 def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors) -> None:
     """The seed article names Albanese in the sentence before Trump's quote: the pair of
     sentences holds both names, yet the quote is Trump's."""
