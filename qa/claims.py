@@ -25,6 +25,7 @@ _NUMBER_WORDS = {
 } | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
 _VERDICT = re.compile(r"^(?:yes|no)\s*[,.;:!—–-]\s*", re.I)
 _NAME = re.compile(r"\b[A-Z][\w’'.-]*")
+_WORD = re.compile(r"\b[^\W\d_][\w’'.-]*")
 _NEGATION = re.compile(
     r"\b(?:not|never|no|none|nobody|nothing|neither|nor|cannot|without)\b|n[’']t\b", re.I
 )
@@ -43,7 +44,7 @@ class Claim:
     text: str  # the answer sentence without markers
     terms: frozenset[str]
     numbers: frozenset[str]
-    names: frozenset[str]  # terms of its capitalised words (but the first)
+    names: frozenset[str]  # terms of its capitalised words (the first: when known to be one)
     negated: bool
     cites: list[int] = field(default_factory=list)  # passage indexes, in order, no repeats
     # (start, end) of each of its markers in the text, and the passage index (None: removed)
@@ -70,13 +71,15 @@ def shown_names(*texts: str) -> frozenset[str]:
     the answer writes it so elsewhere ("Indonesia agreed …" for "What did Indonesia agree
     to?").
     """
-    found = [
-        m.group(0)
-        for text in texts
-        for a, b in sentence_spans(text)
-        for m in _NAME.finditer(text, a, b)
-        if m.start() > a
-    ]
+    found: list[str] = []
+    for text in texts:
+        for a, b in sentence_spans(text):
+            words = _WORD.findall(text, a, b)[1:]
+            capitalised = [w for w in words if w[0].isupper()]
+            # Title Case or capitals throughout ("Which Countries Signed Deals?") say nothing
+            # of which words are names.
+            if len(capitalised) * 2 <= len(words):
+                found += capitalised
     return frozenset(terms(" ".join(found)))
 
 

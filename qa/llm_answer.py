@@ -149,16 +149,17 @@ def _instead(
 ) -> Answer:
     """The quoted answer shown instead of the model's unsupported one, or a refusal.
 
-    After the model failed to ground an answer, a quote the refusal gate let through is less
-    likely to answer: on CLAP NQ fold 1 replies, refusing quotes whose best sentence is below
-    ``llm_unsupported_refusal`` refused 2 more of 31 unanswerable questions for 3 more of 40
-    answerable ones; on folds 2-4 (not fitted on), 11 of 92 for 1 of 96 (docs/calibration.md).
+    After the model failed to ground an answer, a quote is less likely to answer (it refuses
+    below the extractive threshold too): on CLAP NQ fold 1 replies, refusing quotes whose best
+    sentence is below ``llm_unsupported_refusal`` refused 2 more of 31 unanswerable questions
+    for 3 more of 40 answerable ones; on folds 2-4 (not fitted on), 11 of 92 for 1 of 96
+    (docs/calibration.md).
     """
     quoted = parts.quote(query, checked.quote_instead, passages)
     best = max((c.score or 0.0 for c in quoted.citations), default=0.0)
     if not quoted.refused and best >= parts.settings.llm_unsupported_refusal:
         return quoted
-    return replace(  # refused by the quote itself (gate off) or by the bar: nothing is quoted
+    return replace(  # refused by the quote itself or by the bar: nothing is quoted
         quoted, text=REFUSAL_TEXT, citations=[], refused=True, notice=checked.refused_notice
     )
 

@@ -282,9 +282,11 @@ def test_a_name_opening_the_answer_is_a_name_when_the_question_writes_it_as_one(
     assert invented.unsupported and invented.citations == []
     stated = check(f"Vietnam {said} [1].", passages, vectors, THRESHOLD, "What did Vietnam sign?")
     assert stated.unsupported == [] and len(stated.citations) == 1
-    # A first word the question does not write as a name is not taken for one.
-    plain = check(f"Countries {said} [1].", passages, vectors, THRESHOLD, "Who signed what?")
-    assert plain.unsupported == []
+    # A first word the question does not write as a name is not taken for one, nor is every
+    # word of a question in Title Case or capitals.
+    for question in ("Who signed what?", "Which Countries Signed What?", "WHICH COUNTRIES?"):
+        plain = check(f"Countries {said} [1].", passages, vectors, THRESHOLD, question)
+        assert plain.unsupported == [], question
 
 
 def test_a_quote_is_said_by_whom_its_own_sentence_names(vectors: SentenceVectors) -> None:
