@@ -113,6 +113,9 @@ class Checked:
     refused: bool
     # Each answer sentence's claim, and whether a passage supports it, in reply order.
     claims: list[tuple[Claim, bool]] = field(default_factory=list)
+    # For each unsupported sentence, the passage text that came closest to supporting it
+    # (``n`` 0; ``score`` below the threshold): where the model was looking.
+    near_misses: list[Citation] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -406,14 +409,18 @@ def check(
     best = _scored(claims, passages, vectors, Weights())
     chosen: list[list[tuple[float, _Unit]]] = []
     unsupported = []
+    near_misses = []
     for c, found in zip(claims, best, strict=True):
         pick = _supporting(c, found, threshold)
         picks = [pick] if pick is not None else _by_parts(c, passages, vectors, threshold)
         chosen.append(picks)
         if not picks and (c.cites or c.terms):
             unsupported.append(c.text)
+            if found:
+                near_misses.append(_cited(0, max(found.values(), key=_first), passages))
     checked = _assemble(text, claims, chosen, passages, unsupported)
-    return replace(checked, claims=[(c, bool(p)) for c, p in zip(claims, chosen, strict=True)])
+    supported = [(c, bool(p)) for c, p in zip(claims, chosen, strict=True)]
+    return replace(checked, claims=supported, near_misses=near_misses)
 
 
 def _beyond(claim: Claim, question: str) -> Claim:
@@ -500,23 +507,27 @@ def _assemble(
             key = (p.source, p.page, p.start + u.start, p.start + u.end)
             if key not in numbers:
                 numbers[key] = len(citations) + 1
-                shown = max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0))
-                citations.append(
-                    Citation(
-                        n=numbers[key],
-                        source=p.source,
-                        quote=p.text[u.start : u.end],
-                        start=key[2],
-                        end=key[3],
-                        page=p.page,
-                        score=round(shown, 4),
-                        title=p.title,
-                    )
-                )
+                citations.append(_cited(numbers[key], (score, u), passages))
             if f"[{numbers[key]}]" not in marks:
                 marks += f"[{numbers[key]}]"
         markers.append(marks)
     return Checked(rebuild(text, claims, markers), citations, unsupported, refused=False)
+
+
+def _cited(n: int, scored: tuple[float, _Unit], passages: Sequence[Passage]) -> Citation:
+    score, u = scored
+    p = passages[u.passage]
+    shown = max(0.0, score + (_PAIR_MARGIN if len(u.parts) > 1 else 0))
+    return Citation(
+        n=n,
+        source=p.source,
+        quote=p.text[u.start : u.end],
+        start=p.start + u.start,
+        end=p.start + u.end,
+        page=p.page,
+        score=round(shown, 4),
+        title=p.title,
+    )
 
 
 def is_refusal(reply: str) -> bool:

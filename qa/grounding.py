@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ingest.text import terms
 
@@ -65,6 +65,7 @@ class Grounded:
     refused: bool
     quote_instead: str = ""  # non-empty: show the quoted answer, with this notice
     refused_notice: str = ""  # the notice if the quoted answer is refused instead
+    near_misses: list[Citation] = field(default_factory=list)  # ``citecheck.Checked``'s
 
 
 def check(
@@ -95,6 +96,7 @@ def check(
         refused=False,
         quote_instead=notices[0].format(f"“{said}”"),
         refused_notice=notices[1].format(f"“{said}”"),
+        near_misses=checked.near_misses,
     )
 
 

@@ -24,7 +24,7 @@ from .extractive import REFUSAL_TEXT
 from .faults import Deadline, LLMUnavailable, lost_connection, within_deadline
 from .settings import Settings
 from .trim import trimmed
-from .types import Answer, Passage, Status
+from .types import Answer, Citation, Passage, Status
 
 FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the documents."
 GATED_NOTICE = "No passage answers this closely enough, so the model was not asked."
@@ -153,15 +153,54 @@ def _instead(
     below the extractive threshold too): on CLAP NQ fold 1 replies, refusing quotes whose best
     sentence is below ``llm_unsupported_refusal`` refused 2 more of 31 unanswerable questions
     for 3 more of 40 answerable ones; on folds 2-4 (not fitted on), 11 of 92 for 1 of 96
-    (docs/calibration.md).
+    (docs/calibration.md). Unless the model's answer missed the quote's best sentence only
+    narrowly (``_near``): then it said what that sentence says, too loosely to be shown.
     """
+    settings = parts.settings
     quoted = parts.quote(query, checked.quote_instead, passages)
-    best = max((c.score or 0.0 for c in quoted.citations), default=0.0)
-    if not quoted.refused and best >= parts.settings.llm_unsupported_refusal:
+    if not quoted.refused and _best(quoted) >= settings.llm_unsupported_refusal:
         return quoted
+    if near := _near(checked.near_misses, settings.llm_near_miss):
+        if quoted.refused:  # below the extractive threshold, not below the gate's
+            quoted = parts.quote(
+                query, checked.quote_instead, passages, settings.llm_gate_threshold
+            )
+        if quoted.citations and _overlaps(max(quoted.citations, key=_score), near):
+            return quoted
     return replace(  # refused by the quote itself or by the bar: nothing is quoted
         quoted, text=REFUSAL_TEXT, citations=[], refused=True, notice=checked.refused_notice
     )
+
+
+def _near(misses: list[Citation], bar: float) -> list[Citation]:
+    """The passage text that came within ``bar`` of supporting a sentence of the model's.
+
+    A paraphrase the check cannot follow ("Trump made the bold prediction that within a year,
+    the U.S. will have more rare minerals than it will know what to do with" for "Trump …
+    declared, “Within a year, we will have more rare minerals than we'll know what to do
+    with.”": 0.479) points at the sentence that answers; the quote, found for the question by
+    other means, agreeing with it is what makes it an answer. Fitted on CLAP NQ fold 1 and the
+    paraphrased fit set, where questions in readers' words made most of the quotes fall
+    below ``llm_unsupported_refusal`` (docs/calibration.md).
+    """
+    return [c for c in misses if c.score >= bar]
+
+
+def _overlaps(citation: Citation, near: list[Citation]) -> bool:
+    return any(
+        (n.source, n.page) == (citation.source, citation.page)
+        and n.start < citation.end
+        and citation.start < n.end
+        for n in near
+    )
+
+
+def _best(answer: Answer) -> float:
+    return max((_score(c) for c in answer.citations), default=0.0)
+
+
+def _score(citation: Citation) -> float:
+    return citation.score or 0.0
 
 
 def _searched(parts: Parts, query: str) -> tuple[list[Passage], Answer | None]:

@@ -52,6 +52,14 @@ class Settings(IndexSettings):
         "replaces it refuses unless its best sentence is at least this likely to answer "
         "(fitted on CLAP NQ fold 1, docs/calibration.md).",
     )
+    llm_near_miss: float = Field(
+        0.40,
+        ge=0,
+        le=1,
+        description="...unless a sentence of the model's answer scored at least this against "
+        "the quote's best sentence (a paraphrase of it too loose to be shown as written); the "
+        "quote then stands down to QA_LLM_GATE_THRESHOLD (docs/calibration.md).",
+    )
     llm_passage_chars: int = Field(
         2400,
         ge=0,

@@ -453,6 +453,28 @@ def test_a_quote_not_likely_enough_to_answer_is_not_shown_in_place_of_a_made_up_
     assert refused.reply == f"{made_up} [1]."
 
 
+def test_a_quote_the_models_unsupported_answer_nearly_matched_is_shown_however_unlikely(
+    llm_server: LLMServer, seed_assistant: Assistant
+) -> None:
+    """"CSIS stands for …" is the article's "the Center for Strategic and International
+    Studies (CSIS) noted" said too loosely for the check (support 0.55 < 0.60), and the quote
+    of that sentence is too unlikely to answer a question worded so unlike it to clear
+    ``llm_unsupported_refusal``: agreeing on where the answer is, the two make one."""
+    question = "What does CSIS stand for?"
+    reply = "CSIS stands for Center for Strategic and International Studies"
+    answers = []
+    for near_miss in (0.4, 1.0):
+        llm_server.script(citing((reply, "CSIS")))
+        answers.append(make(llm_server, seed_assistant, llm_near_miss=near_miss).ask(question))
+    quoted, refused = answers
+    assert (quoted.mode, quoted.refused) == ("extractive", False)
+    unsupported = f"The model's answer is not supported by the documents (“{reply}"
+    assert quoted.notice.startswith(unsupported)
+    assert "the Center for Strategic and International Studies (CSIS) noted" in quoted.text
+    assert any("(CSIS) noted" in c.quote for c in quoted.citations)
+    assert (refused.refused, refused.text) == (True, REFUSAL_TEXT)
+
+
 def test_a_document_cannot_forge_a_passage_header(
     llm_server: LLMServer, embeddings: Any, tmp_path: Path
 ) -> None:
