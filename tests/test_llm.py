@@ -456,7 +456,7 @@ def test_a_quote_not_likely_enough_to_answer_is_not_shown_in_place_of_a_made_up_
 def test_a_quote_the_models_unsupported_answer_nearly_matched_is_shown_however_unlikely(
     llm_server: LLMServer, seed_assistant: Assistant
 ) -> None:
-    """"CSIS stands for …" is the article's "the Center for Strategic and International
+    """ "CSIS stands for …" is the article's "the Center for Strategic and International
     Studies (CSIS) noted" said too loosely for the check (support 0.55 < 0.60), and the quote
     of that sentence is too unlikely to answer a question worded so unlike it to clear
     ``llm_unsupported_refusal``: agreeing on where the answer is, the two make one."""
