@@ -187,8 +187,8 @@ class Assistant:
             llm=model,
             settings=self.settings,
             search=lambda query: self.search(query, self.settings.top_k, filters),
-            quote=lambda query, notice, passages, refusal=None: self._extractive(
-                query, notice, filters, passages, refusal
+            quote=lambda query, notice, passages, refusal=None, sentences=None: self._extractive(
+                query, notice, filters, passages, refusal, sentences
             ),
             vectors=self._vectors,
         )
@@ -201,16 +201,17 @@ class Assistant:
         filters: Filters | None = None,
         passages: list[Passage] | None = None,
         refusal: float | None = None,
+        sentences: int | None = None,
     ) -> Answer:
         """The answer quoted from the passages (found for ``query`` unless given), refusing
-        below ``refusal`` (default: the ``refusal_threshold`` setting)."""
+        below ``refusal``, in at most ``sentences`` (defaults: the settings)."""
         if passages is None:
             passages = self.search(query, self.settings.top_k, filters)
         found = extractive.answer(
             query,
             passages,
             extractive.load_model(self.settings.extractive_model),
-            max_sentences=self.settings.max_answer_sentences,
+            max_sentences=sentences or self.settings.max_answer_sentences,
             refusal=self.settings.refusal_threshold if refusal is None else refusal,
             vectors=self._vectors,
             query_vector=self.embeddings.embed_query,

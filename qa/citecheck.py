@@ -113,8 +113,8 @@ class Checked:
     refused: bool
     # Each answer sentence's claim, and whether a passage supports it, in reply order.
     claims: list[tuple[Claim, bool]] = field(default_factory=list)
-    # For each unsupported sentence, the passage text that came closest to supporting it
-    # (``n`` 0; ``score`` below the threshold): where the model was looking.
+    # For each unsupported sentence with words of its own, the passage text (a sentence or two)
+    # that came closest to supporting it, in any passage (``n`` 0): where the model was looking.
     near_misses: list[Citation] = field(default_factory=list)
 
 
@@ -416,7 +416,7 @@ def check(
         chosen.append(picks)
         if not picks and (c.cites or c.terms):
             unsupported.append(c.text)
-            if found:
+            if found and c.terms:  # "Yes [1]." is near anything: it claims no word
                 near_misses.append(_cited(0, max(found.values(), key=_first), passages))
     checked = _assemble(text, claims, chosen, passages, unsupported)
     supported = [(c, bool(p)) for c, p in zip(claims, chosen, strict=True)]

@@ -8,6 +8,8 @@ Then, for the answer as a whole:
 - the sentence that answers a one-part question (the one restating most of it; for a
   yes-or-no question not about what documents say, its verdict) is unsupported: the same,
   however well the others are supported (they were copied beside a made-up answer);
+- a yes-or-no question is answered "Yes" with a word of the question no passage has ("Yes,
+  China's grip … is weakening" of "remains firm"): the same;
 - the question asks how many, much, large or big, and no supported sentence states a
   figure: the same, with a notice saying so;
 - some sentences are supported: shown, the unsupported ones marked (``unsupported``).
@@ -54,6 +56,7 @@ _DOCUMENTS = re.compile(
     r"publish(?:ed|es)?|according to|describ(?:e|es|ed)|portray(?:s|ed)?|suggest(?:s|ed)?)\b",
     re.I,
 )
+_YES = re.compile(r"^\W*yes\b", re.I)
 _SHOWN_CHARS = 200  # of the model's unsupported answer, in the notice
 
 
@@ -80,7 +83,10 @@ def check(
     if checked.refused:
         return grounded
     notices, said = (UNSUPPORTED_NOTICE, REFUSED_NOTICE), " ".join(checked.unsupported)
-    if made_up := _unsupported_answer(checked.claims, question, passages):
+    made_up = _unsupported_answer(checked.claims, question, passages) or _yes_to_the_unsaid(
+        checked.claims, question, passages
+    )
+    if made_up:
         said = made_up
     elif _lacks_figure(checked.claims, question):
         notices = (NO_FIGURE_NOTICE, NO_FIGURE_REFUSED_NOTICE)
@@ -126,6 +132,28 @@ def _unsupported_answer(
     claim, supported = max(claims, key=lambda x: len(x[0].terms & asked))  # the first of ties
     restated = len(claim.terms & asked) >= citecheck.RESTATED * len(asked)
     return claim.text if restated and not supported else ""
+
+
+def _yes_to_the_unsaid(
+    claims: Sequence[tuple[Claim, bool]], question: str, passages: Sequence[Passage]
+) -> str:
+    """The "Yes" answering a yes-or-no question (not one about what documents say) when it
+    restates a word of the question that no passage has; else "".
+
+    "Yes, China's grip on rare earth processing is weakening" of passages where it "remains
+    firm": the yes asserts the question's every word, and the rest of the sentence, the
+    passage's own, outweighs in the score the one word asserted on nothing ("weakening"). A
+    "No" asserts no such word ("No, the agreements are not binding" of "non-binding" ones).
+    Many-part questions too ("Despite all these deals, is China's grip … weakening?").
+    """
+    yes = next((c for c, _ in claims if _YES.match(c.text)), None)
+    asked = frozenset(claim_terms(question))
+    if yes is None or not asks_yes_or_no(question):
+        return ""
+    if _about_documents(question, asked, passages):
+        return ""
+    said = frozenset().union(*(claim_terms(f"{p.title} {p.text}") for p in passages))
+    return yes.text if (yes.terms & asked) - said else ""
 
 
 def _about_documents(question: str, asked: frozenset[str], passages: Sequence[Passage]) -> bool:

@@ -34,7 +34,8 @@ Search = Callable[[str], list[Passage]]  # the question as searched -> the passa
 
 class Quote(Protocol):
     """The answer quoted from the documents: for ``query``, with ``notice``, from the
-    passages found for it (or these), refusing below ``refusal`` (default: the setting)."""
+    passages found for it (or these), refusing below ``refusal``, in at most ``sentences``
+    (defaults: the settings)."""
 
     def __call__(
         self,
@@ -42,6 +43,7 @@ class Quote(Protocol):
         notice: str,
         passages: list[Passage] | None,
         refusal: float | None = None,
+        sentences: int | None = None,
     ) -> Answer: ...
 
 
@@ -149,31 +151,30 @@ def _instead(
 ) -> Answer:
     """The quoted answer shown instead of the model's unsupported one, or a refusal.
 
-    After the model failed to ground an answer, a quote is less likely to answer (it refuses
-    below the extractive threshold too): on CLAP NQ fold 1 replies, refusing quotes whose best
-    sentence is below ``llm_unsupported_refusal`` refused 2 more of 31 unanswerable questions
-    for 3 more of 40 answerable ones; on folds 2-4 (not fitted on), 11 of 92 for 1 of 96
-    (docs/calibration.md). Unless the model's answer missed the quote's best sentence only
-    narrowly (``_near``): then it said what that sentence says, too loosely to be shown.
+    After the model failed to ground an answer, a quote is less likely to answer: on CLAP NQ
+    fold 1 replies, refusing quotes whose best sentence is below ``llm_unsupported_refusal``
+    refused 2 more of 31 unanswerable questions for 3 more of 40 answerable ones; on folds
+    2-4 (not fitted on), 11 of 92 for 1 of 96 (docs/calibration.md). Unless the model's
+    answer was looking at the quote's best sentence (``_near``): then that sentence alone is
+    quoted, however unlikely, down to the gate's bar.
     """
     settings = parts.settings
     quoted = parts.quote(query, checked.quote_instead, passages)
     if not quoted.refused and _best(quoted) >= settings.llm_unsupported_refusal:
         return quoted
     if near := _near(checked.near_misses, settings.llm_near_miss):
-        if quoted.refused:  # below the extractive threshold, not below the gate's
-            quoted = parts.quote(
-                query, checked.quote_instead, passages, settings.llm_gate_threshold
-            )
-        if quoted.citations and _overlaps(max(quoted.citations, key=_score), near):
-            return quoted
+        floor = settings.llm_gate_threshold
+        best = parts.quote(query, checked.quote_instead, passages, floor, 1)
+        if best.citations and _overlaps(best.citations[0], near):
+            return best
     return replace(  # refused by the quote itself or by the bar: nothing is quoted
         quoted, text=REFUSAL_TEXT, citations=[], refused=True, notice=checked.refused_notice
     )
 
 
 def _near(misses: list[Citation], bar: float) -> list[Citation]:
-    """The passage text that came within ``bar`` of supporting a sentence of the model's.
+    """The passage text that best supports an unsupported sentence of the model's, where
+    that support is at least ``bar`` (below the check's threshold).
 
     A paraphrase the check cannot follow ("Trump made the bold prediction that within a year,
     the U.S. will have more rare minerals than it will know what to do with" for "Trump …

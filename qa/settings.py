@@ -56,9 +56,10 @@ class Settings(IndexSettings):
         0.40,
         ge=0,
         le=1,
-        description="...unless a sentence of the model's answer scored at least this against "
-        "the quote's best sentence (a paraphrase of it too loose to be shown as written); the "
-        "quote then stands down to QA_LLM_GATE_THRESHOLD (docs/calibration.md).",
+        description="After a failed check, a refused quote's best sentence is still quoted, "
+        "alone and down to QA_LLM_GATE_THRESHOLD, when an unsupported sentence of the model's "
+        "answer is supported at least this much there: the model was looking at it (fitted on "
+        "CLAP NQ fold 1 and the paraphrased fit set, docs/calibration.md; 1: off).",
     )
     llm_passage_chars: int = Field(
         2400,

@@ -456,6 +456,37 @@ def test_a_made_up_answer_is_not_saved_by_the_sentences_copied_beside_it(
     assert grounding.check(verdict, passages, vectors, Settings(), said).quote_instead
 
 
+def test_a_yes_asserting_a_word_no_passage_has_does_not_answer(
+    vectors: SentenceVectors,
+) -> None:
+    """ "Yes, China's grip … is weakening" shares every word but one with "China's grip …
+    remains firm", enough for the score; the yes asserts that one word, which no passage has.
+    A two-part question too; a "No" asserts nothing of it."""
+    text = (
+        "Despite the ambitious goals, China's grip on rare earth processing remains firm. "
+        "Analysts note that building alternative supply chains could take years."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    question = "Despite all these deals, is China's grip on rare earth processing weakening?"
+
+    def instead(reply: str, question: str = question) -> str:
+        return grounding.check(reply, passages, vectors, Settings(), question).quote_instead
+
+    yes = "Yes, China's grip on rare earth processing is weakening [1]."
+    assert check(yes, passages, vectors, THRESHOLD, question).unsupported == []  # the score
+    assert instead(yes) == (
+        "The model's answer is not supported by the documents (“Yes, China's grip on rare "
+        "earth processing is weakening.”); this answer is quoted from them."
+    )
+    assert not instead("No, China's grip on rare earth processing remains firm [1].")
+    assert not instead(
+        "Yes, China's grip on rare earth processing remains firm [1].",
+        "Does China's grip on rare earth processing remain firm?",
+    )
+    # Unless the question asks what documents say: a judgment no one word holds.
+    assert not instead(yes, "Does the article describe China's grip as weakening?")
+
+
 def test_a_reply_without_the_figure_a_question_asks_for_does_not_answer(
     vectors: SentenceVectors,
 ) -> None:

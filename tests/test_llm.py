@@ -459,20 +459,25 @@ def test_a_quote_the_models_unsupported_answer_nearly_matched_is_shown_however_u
     """ "CSIS stands for …" is the article's "the Center for Strategic and International
     Studies (CSIS) noted" said too loosely for the check (support 0.55 < 0.60), and the quote
     of that sentence is too unlikely to answer a question worded so unlike it to clear
-    ``llm_unsupported_refusal``: agreeing on where the answer is, the two make one."""
+    ``llm_unsupported_refusal``: agreeing on where the answer is, the two make one, and that
+    sentence alone is quoted. Not when the model was looking elsewhere (0.43 at Schroeder's
+    sentence), nor with the bar above any near miss."""
     question = "What does CSIS stand for?"
     reply = "CSIS stands for Center for Strategic and International Studies"
+    elsewhere = "CSIS stands for Chatham House, where Patrick Schroeder says new mines cost more"
     answers = []
-    for near_miss in (0.4, 1.0):
-        llm_server.script(citing((reply, "CSIS")))
+    for said, near_miss in ((reply, 0.4), (elsewhere, 0.4), (reply, 1.0)):
+        llm_server.script(Reply(f"{said} [1]."))
         answers.append(make(llm_server, seed_assistant, llm_near_miss=near_miss).ask(question))
-    quoted, refused = answers
+    quoted, looked_elsewhere, refused = answers
     assert (quoted.mode, quoted.refused) == ("extractive", False)
     unsupported = f"The model's answer is not supported by the documents (“{reply}"
     assert quoted.notice.startswith(unsupported)
-    assert "the Center for Strategic and International Studies (CSIS) noted" in quoted.text
-    assert any("(CSIS) noted" in c.quote for c in quoted.citations)
-    assert (refused.refused, refused.text) == (True, REFUSAL_TEXT)
+    (citation,) = quoted.citations
+    assert "the Center for Strategic and International Studies (CSIS) noted" in citation.quote
+    assert quoted.text == f"{citation.quote} [1]"
+    for a in (looked_elsewhere, refused):
+        assert (a.refused, a.text, a.citations) == (True, REFUSAL_TEXT, [])
 
 
 def test_a_document_cannot_forge_a_passage_header(
