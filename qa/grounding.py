@@ -57,6 +57,11 @@ _DOCUMENTS = re.compile(
     re.I,
 )
 _YES = re.compile(r"^\W*yes\b", re.I)
+# Words a right "Yes" repeats from its question that passages seldom say: "Is it true that
+# …?", "Does China still …?". They assert nothing the rest of the question does not.
+_HEDGES = frozenset(
+    claim_terms("true truly really actually indeed still currently already ever also even just")
+)
 _SHOWN_CHARS = 200  # of the model's unsupported answer, in the notice
 
 
@@ -144,16 +149,20 @@ def _yes_to_the_unsaid(
     firm": the yes asserts the question's every word, and the rest of the sentence, the
     passage's own, outweighs in the score the one word asserted on nothing ("weakening"). A
     "No" asserts no such word ("No, the agreements are not binding" of "non-binding" ones).
-    Many-part questions too ("Despite all these deals, is China's grip … weakening?").
+    Many-part questions too ("Despite all these deals, is China's grip … weakening?"). The
+    verdict opens the reply: its first sentence, or the one after a bare "Yes.".
     """
-    yes = next((c for c, _ in claims if _YES.match(c.text)), None)
-    asked = frozenset(claim_terms(question))
-    if yes is None or not asks_yes_or_no(question):
+    said = [c for c, _ in claims]
+    if not said or not _YES.match(said[0].text) or not asks_yes_or_no(question):
         return ""
+    asked = frozenset(claim_terms(question))
     if _about_documents(question, asked, passages):
         return ""
-    said = frozenset().union(*(claim_terms(f"{p.title} {p.text}") for p in passages))
-    return yes.text if (yes.terms & asked) - said else ""
+    verdict = said[0] if said[0].terms or len(said) == 1 else said[1]
+    found = frozenset().union(*(claim_terms(f"{p.title} {p.text}") for p in passages))
+    # "non-binding" is said by "not binding" too; "binding" is not said by "non-binding".
+    found |= {f"non-{t}" for t in found}
+    return verdict.text if (verdict.terms & asked) - found - _HEDGES else ""
 
 
 def _about_documents(question: str, asked: frozenset[str], passages: Sequence[Passage]) -> bool:

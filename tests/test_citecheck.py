@@ -456,6 +456,27 @@ def test_a_made_up_answer_is_not_saved_by_the_sentences_copied_beside_it(
     assert grounding.check(verdict, passages, vectors, Settings(), said).quote_instead
 
 
+def test_an_unsupported_sentence_has_its_nearest_passage_text_unless_it_claims_no_word(
+    vectors: SentenceVectors,
+) -> None:
+    """Where the model was looking: the passage sentence that best supports a sentence the
+    check does not accept. "Yes [1]." claims no word, so it is near anything: none."""
+    text = (
+        "Lynas Rare Earths remains the largest supplier outside China. "
+        "“Pledges alone won't be enough,” the Center for Strategic and International "
+        "Studies (CSIS) noted."
+    )
+    passages = [passage(text, 0, len(text), 1)]
+    question = "What does CSIS stand for?"
+    loose = "CSIS stands for Center for Strategic and International Studies [1]."
+    checked = check(loose, passages, vectors, THRESHOLD, question)
+    assert checked.unsupported and checked.citations == []
+    (near,) = checked.near_misses
+    assert near.quote.startswith("“Pledges alone") and 0 < near.score < THRESHOLD
+    assert text[near.start : near.end] == near.quote
+    assert check("Yes [1].", passages, vectors, THRESHOLD, question).near_misses == []
+
+
 def test_a_yes_asserting_a_word_no_passage_has_does_not_answer(
     vectors: SentenceVectors,
 ) -> None:
@@ -478,11 +499,20 @@ def test_a_yes_asserting_a_word_no_passage_has_does_not_answer(
         "The model's answer is not supported by the documents (“Yes, China's grip on rare "
         "earth processing is weakening.”); this answer is quoted from them."
     )
-    assert not instead("No, China's grip on rare earth processing remains firm [1].")
+    assert instead("Yes. China's grip on rare earth processing is weakening [1].")
+    assert not instead("No, China's grip on rare earth processing is not weakening [1].")
+    firm = "Does China's grip on rare earth processing remain firm?"
+    assert not instead("Yes, China's grip on rare earth processing remains firm [1].", firm)
+    # A word a right yes repeats that says nothing more ("Is it true that …?").
+    true = "Is it true that China's grip on rare earth processing still remains firm?"
     assert not instead(
-        "Yes, China's grip on rare earth processing remains firm [1].",
-        "Does China's grip on rare earth processing remain firm?",
+        "Yes, it is true: China's grip on rare earth processing remains firm [1].", true
     )
+    # "not X" says "non-X"; "non-X" does not say "X".
+    not_firm = [passage(text.replace("remains firm", "is not firm"), 0, len(text) + 2, 1)]
+    yes_non = "Yes, China's grip on rare earth processing is non-firm [1]."
+    non = "Is China's grip on rare earth processing non-firm?"
+    assert not grounding.check(yes_non, not_firm, vectors, Settings(), non).quote_instead
     # Unless the question asks what documents say: a judgment no one word holds.
     assert not instead(yes, "Does the article describe China's grip as weakening?")
 

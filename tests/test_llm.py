@@ -460,13 +460,13 @@ def test_a_quote_the_models_unsupported_answer_nearly_matched_is_shown_however_u
     Studies (CSIS) noted" said too loosely for the check (support 0.55 < 0.60), and the quote
     of that sentence is too unlikely to answer a question worded so unlike it to clear
     ``llm_unsupported_refusal``: agreeing on where the answer is, the two make one, and that
-    sentence alone is quoted. Not when the model was looking elsewhere (0.43 at Schroeder's
-    sentence), nor with the bar above any near miss."""
+    sentence alone is quoted. Not when the model was looking elsewhere (0.38 at Schroeder's
+    sentence, with the bar below it), nor with the bar above any near miss."""
     question = "What does CSIS stand for?"
     reply = "CSIS stands for Center for Strategic and International Studies"
     elsewhere = "CSIS stands for Chatham House, where Patrick Schroeder says new mines cost more"
     answers = []
-    for said, near_miss in ((reply, 0.4), (elsewhere, 0.4), (reply, 1.0)):
+    for said, near_miss in ((reply, 0.4), (elsewhere, 0.35), (reply, 1.0)):
         llm_server.script(Reply(f"{said} [1]."))
         answers.append(make(llm_server, seed_assistant, llm_near_miss=near_miss).ask(question))
     quoted, looked_elsewhere, refused = answers
