@@ -211,7 +211,7 @@ class Assistant:
             query,
             passages,
             extractive.load_model(self.settings.extractive_model),
-            max_sentences=sentences or self.settings.max_answer_sentences,
+            max_sentences=self.settings.max_answer_sentences if sentences is None else sentences,
             refusal=self.settings.refusal_threshold if refusal is None else refusal,
             vectors=self._vectors,
             query_vector=self.embeddings.embed_query,

@@ -176,10 +176,9 @@ def _near(misses: list[Citation], bar: float) -> list[Citation]:
     """The passage text that best supports an unsupported sentence of the model's, where
     that support is at least ``bar`` (below the check's threshold).
 
-    A paraphrase the check cannot follow ("Trump made the bold prediction that within a year,
-    the U.S. will have more rare minerals than it will know what to do with" for "Trump …
-    declared, “Within a year, we will have more rare minerals than we'll know what to do
-    with.”": 0.479) points at the sentence that answers; the quote, found for the question by
+    A paraphrase the check cannot follow ("CSIS stands for Center for Strategic and
+    International Studies" of "“…,” the Center for Strategic and International Studies (CSIS)
+    noted": 0.546) points at the sentence that answers; the quote, found for the question by
     other means, agreeing with it is what makes it an answer. Fitted on CLAP NQ fold 1 and the
     paraphrased fit set, where questions in readers' words made most of the quotes fall
     below ``llm_unsupported_refusal`` (docs/calibration.md).
@@ -197,11 +196,7 @@ def _overlaps(citation: Citation, near: list[Citation]) -> bool:
 
 
 def _best(answer: Answer) -> float:
-    return max((_score(c) for c in answer.citations), default=0.0)
-
-
-def _score(citation: Citation) -> float:
-    return citation.score or 0.0
+    return max((c.score or 0.0 for c in answer.citations), default=0.0)
 
 
 def _searched(parts: Parts, query: str) -> tuple[list[Passage], Answer | None]:
