@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from .netguard import loopback_guard
@@ -29,6 +30,14 @@ USER_ENV = {k: v for k, v in os.environ.items() if k.startswith(("QA_", "OPENAI_
 for _key in USER_ENV:
     del os.environ[_key]
 os.environ["QA_LOCAL_MODEL"] = "off"  # see _clean_env
+
+# subtle: anyio imports its parts on first use, and pytest rewrites the asserts of anyio's
+# modules as it imports them (anyio is a pytest plugin), compiling their source. CPython 3.11's
+# compiler is not thread-safe: a first use inside the web app's server thread (a file
+# response) while the test thread compiled failed a browser test once with "AST constructor
+# recursion depth mismatch". So all of anyio is imported here, before any server starts.
+for _name in dir(anyio):
+    getattr(anyio, _name)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
