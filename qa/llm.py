@@ -87,6 +87,7 @@ def make_llm(settings: Settings) -> LLM | None:
         context_tokens=settings.local_context_tokens,
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
+        cache_dir=settings.cache_dir,
     )
     return LLM(model.chat_model(), f"{name} (local)", model)
 

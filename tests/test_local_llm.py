@@ -20,6 +20,7 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
+from qa.faults import LLMUnavailable
 from qa.llm import LLM, make_llm
 from qa.llm_answer import GATED_NOTICE
 from qa.types import Answer, Status
@@ -37,7 +38,11 @@ SLOW_MACHINE = 600.0  # seconds: an answer's deadline here (the default is 30)
 def local_llm() -> Iterator[LLM]:
     llm = make_llm(Settings(local_model="bundled", llm_timeout=SLOW_MACHINE))
     assert llm is not None and llm.local is not None
-    llm.local.start()
+    try:  # a model that cannot run here fails every test at once, saying why
+        llm.local.server.ready(SLOW_MACHINE)
+    except LLMUnavailable as err:
+        llm.local.close()
+        pytest.fail(f"the local model cannot answer: {err}")
     yield llm
     llm.local.close()
 
