@@ -22,7 +22,7 @@ from qa.ui.access import check_exposure, credentials, is_loopback
 from qa.ui.render import Turn, answer_html, documents_html, sources_html, surrounding
 
 from .conftest import SEED_FILE
-from .llm_server import LLMServer, Reply, is_condense, passages_in, question_in
+from .llm_server import LLMServer, Reply, evidence_in, is_condense, question_in
 from .webapp import PLANTED, client, serving
 
 CHINA = "What share of global rare earth processing does China control?"
@@ -219,7 +219,7 @@ def test_document_list_escapes_titles(seed_assistant: Assistant) -> None:
 def _grounded_with_a_made_up_sentence(body: dict[str, Any]) -> Reply:
     if is_condense(body):
         return Reply(question_in(body))
-    n = next(n for n, text in passages_in(body).items() if "70 percent" in text)
+    n = next(n for n, text in evidence_in(body).items() if "70 percent" in text)
     return Reply(
         f"China controls about 70 percent of global rare earth processing [{n}]. "
         f"Lynas Rare Earths mines gold on the Moon [{n}].",

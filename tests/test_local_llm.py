@@ -22,7 +22,7 @@ from qa import Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
 from qa.faults import LLMUnavailable
 from qa.llm import LLM, make_llm
-from qa.llm_answer import GATED_NOTICE
+from qa.pipeline import GATED_NOTICE
 from qa.types import Answer, Status
 
 from .conftest import ROOT, SEED_FILE
