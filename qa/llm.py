@@ -83,6 +83,9 @@ def make_llm(settings: Settings) -> LLM | None:
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
         cache_dir=settings.cache_dir,
+        # subtle: the system message never changes (prompts/answer.yaml), so the model reads
+        # it once, at start, and every question reuses it from llama.cpp's cache.
+        system=render("answer", settings.prompts_dir, question="", groups=[])[0]["content"],
     )
     return LLM(model.chat_model(), f"{name} (local)", model, grammar=True)
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "qa" / "local"))
 import serve_model
 
 
-def _crash(llama: Any) -> None:
+def _crash(llama: Any, system: str) -> None:
     ctypes.string_at(0)  # reads address 0: SIGSEGV, as a faulting kernel does
 
 

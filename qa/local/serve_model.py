@@ -36,15 +36,16 @@ def _exit_with_parent() -> None:
     os._exit(0)
 
 
-def self_test(llama: Any) -> None:
-    """One real completion on ``SELF_TEST_TOKENS`` prompt tokens (one batch), one token out."""
-    tokens: list[int] = []
-    n = 0
-    while len(tokens) < SELF_TEST_TOKENS:
+def self_test(llama: Any, system: str) -> None:
+    """One real chat completion on at least ``SELF_TEST_TOKENS`` prompt tokens (one batch),
+    one token out. Its prompt opens with ``system``, the answer prompt's fixed system message:
+    llama.cpp keeps it in its cache, so the first question does not read it again."""
+    filler, n = "", 0
+    while len(llama.tokenize(f"{system}\n{filler}".encode(), special=False)) < SELF_TEST_TOKENS:
         n += 1
-        text = _FILLER.format(n=n, m=3 * n + 1)
-        tokens += llama.tokenize(text.encode(), add_bos=not tokens, special=False)
-    llama.create_completion(tokens[:SELF_TEST_TOKENS], max_tokens=1, temperature=0.0)
+        filler += _FILLER.format(n=n, m=3 * n + 1) + " "
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": filler}]
+    llama.create_chat_completion(messages, max_tokens=1, temperature=0.0)
 
 
 def main() -> None:
@@ -78,7 +79,7 @@ def main() -> None:
     app = create_app(server_settings=server, model_settings=[model])  # loads the model
     print("self-test", flush=True)
     # subtle: the proxy the app was just given (llama-cpp-python 0.3.36 keeps it in a global).
-    self_test(server_app._llama_proxy(config["alias"]))  # type: ignore[misc]
+    self_test(server_app._llama_proxy(config["alias"]), config.get("system", ""))  # type: ignore[misc]
     print("ready", flush=True)
     listener = socket.socket(fileno=config["fd"])  # family and type read from the socket
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(

@@ -53,6 +53,7 @@ class ServerConfig:
     n_ctx: int
     n_batch: int
     chat_format: str | None = None
+    system: str = ""  # the answer prompt's system message: the self-test leaves it cached
 
 
 class ModelServer:
@@ -187,6 +188,7 @@ class ModelServer:
             "n_batch": self.config.n_batch,
             "n_threads": self.config.threads,
             "chat_format": self.config.chat_format,
+            "system": self.config.system,
             "fd": self._listener.fileno(),
         }
         # subtle: llama.cpp's OpenMP threads spin while they wait for each other; on cores
