@@ -42,7 +42,7 @@ from qa.pipeline import Parts, compose, quote, retrieve
 from .clapnq_data import token_f1
 
 GATES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.16)
-CITED = tuple(np.round(np.arange(0.0, 0.52, 0.02), 2))
+CITED = tuple(np.round(np.arange(0.0, 0.91, 0.02), 2))
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Outcome:
 def outcomes(cases_file: Path, recorded: Path, answers: dict[str, str]) -> list[Outcome]:
     report = json.loads(recorded.read_text(encoding="utf-8"))
     by_id = {c["id"]: c for c in report["cases"]}
-    index_dir = report["meta"]["settings"]["index_dir"]
+    index_dir = report["meta"]["index_dir"]
     settings = Settings(index_dir=index_dir, answer_mode="llm", llm_cited_threshold=0.0)
     assistant = Assistant(settings)
     parts = Parts(
@@ -143,7 +143,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     def mean(gate: float, cited: float, key: str) -> float:
         return float(np.mean([score(s, gate, cited)[key] for s in sets]))
 
-    best = max(grid, key=lambda gc: (mean(*gc, "balanced"), mean(*gc, "quality"), -gc[0], -gc[1]))
+    ranked = sorted(
+        grid, key=lambda gc: (mean(*gc, "balanced"), mean(*gc, "quality"), -gc[0], -gc[1])
+    )
+    for gc in ranked[-8:]:
+        print(f"  gate {gc[0]:.2f} cited {gc[1]:.2f}: balanced {mean(*gc, 'balanced'):.3f} "
+              f"quality {mean(*gc, 'quality'):.3f}")  # fmt: skip
+    best = ranked[-1]
     print(f"chosen: gate {best[0]}, cited {best[1]}")
     for (_, recorded), items in zip(pairs, sets, strict=True):
         s = score(items, *best)

@@ -37,14 +37,14 @@ class Settings(IndexSettings):
         "QA_LLM_GATE_THRESHOLD likely to answer (off-topic questions: ~10 ms instead of ~15 s).",
     )
     llm_gate_threshold: float = Field(
-        0.02,
+        0.08,
         ge=0,
         le=1,
         description="The refusal gate's bar: the model is asked unless the best evidence "
         "sentence is less likely than this to answer (docs/calibration.md).",
     )
     llm_cited_threshold: float = Field(
-        0.0,
+        0.04,
         ge=0,
         le=1,
         description="The model's answer is shown only when a row it cites is at least this "

@@ -23,7 +23,7 @@ from qa.extractive import REFUSAL_TEXT
 from qa.faults import LLMUnavailable
 from qa.llm import LLM, make_llm
 from qa.pipeline import GATED_NOTICE
-from qa.types import Answer, Status
+from qa.types import Answer, Retrieved, Status
 
 from .conftest import ROOT, SEED_FILE
 
@@ -105,7 +105,7 @@ def test_the_answer_streams_in_pieces_after_the_model_status(assistant: Assistan
     texts = [e for e in pieces if isinstance(e, str)]
     assert isinstance(answer, Answer) and answer.mode == "llm"
     assert len(texts) >= 3  # token by token, not one block at the end
-    assert all(isinstance(e, str | Status) for e in pieces)
+    assert all(isinstance(e, str | Status | Retrieved) for e in pieces)
     assert "70 percent" in "".join(texts)
 
 
