@@ -17,6 +17,9 @@ Chroma's upsert) in batches of 5,000, then ``Index.close``, which makes the sear
 ``python -m ingest`` run does, with whichever code is imported (run it from an older checkout
 for the older design's index). The last ``HELD_OUT`` articles are in no collection: they are
 the documents the curve adds and deletes, with their real vectors.
+
+For server mode, ``--serve DIR --chroma-url URL`` turns a Chroma server started on a copy of
+``DIR/chroma`` into a server-mode index of those chunks (see ``serve``).
 """
 
 from __future__ import annotations
@@ -171,11 +174,41 @@ def build(work: Path, sizes: list[int]) -> list[Path]:
     return folders
 
 
+def serve(index_dir: Path, url: str) -> None:
+    """Make a Chroma server that serves a copy of ``index_dir/chroma`` (``chroma run --path``)
+    a server-mode index of the same chunks: the records collections beside it, with the
+    document records and the collection's change stamp. (The chunks themselves are the
+    copy's: storing 1M chunks again over HTTP would take hours.)"""
+    import tempfile
+
+    import ingest  # first: keeps Chroma's telemetry off
+
+    from ingest.embeddings import SentenceTransformerEmbeddings  # isort: skip
+    from ingest.records import SqliteRecords
+    from ingest.store import Index
+
+    embedded = SqliteRecords(index_dir / "records.sqlite")
+    with tempfile.TemporaryDirectory() as local:
+        settings = ingest.IndexSettings(index_dir=Path(local), chroma_url=url)
+        index = Index(settings, SentenceTransformerEmbeddings())
+        for record in embedded.all():
+            index.records.put(record)
+        index.records.set_metas({"changed": embedded.meta("changed") or "copied"})
+        embedded.close()
+        print(f"{url}: {index.count()} chunks, {len(index.records.all())} documents")
+        index.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000,1000000")
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--serve", type=Path, help="an index folder a Chroma server serves")
+    parser.add_argument("--chroma-url", help="that server (with --serve)")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.chroma_url)
+        return
     args.work_dir.mkdir(parents=True, exist_ok=True)
     build(args.work_dir, [int(s) for s in args.sizes.split(",")])
 
