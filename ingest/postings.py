@@ -120,35 +120,43 @@ def mapped(path: Path) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Part:
-    """What BM25 needs of one segment: its postings of one kind, its rows' term counts
-    (lengths), where its rows are among all (``offset`` + row) and which are deleted."""
+    """What BM25 needs of one segment: its postings of one kind, where its rows are among all
+    (``offset`` + row), which are deleted, and each row's length norm,
+    ``K1 * (1 - B + B * length / average length)`` (float32)."""
 
     postings: Postings
-    lengths: np.ndarray  # row -> terms of this kind (with repeats)
     offset: int
     dead: np.ndarray  # row -> deleted (bool)
     any_dead: bool
+    norm: np.ndarray  # row -> length norm
 
 
-def contributions(
-    key: np.uint64, parts: Sequence[Part], size: int, average: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """One query term's part of the BM25 score: (positions, float64 values) of the live
-    chunks holding it. ``size`` live chunks, of ``average`` length."""
-    where, counts, lengths = [], [], []
+def length_norm(lengths: np.ndarray, average: float) -> np.ndarray:
+    """Each row's length norm (see ``Part``), float32."""
+    scale = np.float32(K1 * B / average) if average else np.float32(0)
+    return np.asarray(lengths, np.float32) * scale + np.float32(K1 * (1 - B))
+
+
+# One term's part of the BM25 score, segment by segment: (offset, rows, values) of the live
+# chunks holding it.
+Contribution = list[tuple[int, np.ndarray, np.ndarray]]
+
+
+def contributions(key: np.uint64, parts: Sequence[Part], size: int) -> Contribution:
+    """One query term's part of the BM25 score of every live chunk holding it (``size`` live
+    chunks in all): idf * tf / (tf + norm), float32."""
+    found = []
     for p in parts:
         rows, tf = p.postings.of(key)
         if len(rows):
             if p.any_dead:
                 live = ~p.dead[rows]
                 rows, tf = rows[live], tf[live]
-            where.append(p.offset + rows.astype(np.int64))
-            counts.append(tf)
-            lengths.append(p.lengths[rows])
-    df = sum(len(w) for w in where)
-    if not df:
-        return np.zeros(0, np.int64), np.zeros(0)
-    idf = np.log(1 + (size - df + 0.5) / (df + 0.5))
-    tf64 = np.concatenate(counts).astype(np.float64)
-    dl = np.concatenate(lengths)
-    return np.concatenate(where), idf * tf64 / (tf64 + K1 * (1 - B + B * dl / average))
+            found.append((p, rows, tf))
+    df = sum(len(rows) for _, rows, _ in found)
+    idf = np.float32(np.log(1 + (size - df + 0.5) / (df + 0.5)))
+    out = []
+    for p, rows, tf in found:
+        tf32 = tf.astype(np.float32)
+        out.append((p.offset, rows, idf * tf32 / (tf32 + p.norm[rows])))
+    return out

@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .postings import KINDS, Part, contributions
+from .postings import KINDS, Contribution, Part, contributions, length_norm
 from .search_segment import Segment
 from .tokens import pairs, query_keys, words
 
@@ -136,18 +136,16 @@ class SearchIndex:
 
     @cached_property
     def _parts(self) -> dict[str, list[Part]]:
-        return {
-            kind: [
-                Part(s.postings[kind], lengths, offset, d, bool(d.any()))
+        out = {}
+        for kind in KINDS:
+            average = self._totals[kind] / self._live if self._live else 0.0
+            out[kind] = [
+                Part(s.postings[kind], offset, d, bool(d.any()), length_norm(lengths, average))
                 for s, lengths, offset, d in zip(
                     self.segments, self._lengths(kind), self.offsets, self.dead, strict=False
                 )
             ]
-            for kind in KINDS
-        }
-
-    def average(self, kind: str) -> float:
-        return self._totals[kind] / self._live if self._live else 0.0
+        return out
 
     def similarities(self, vector: np.ndarray) -> np.ndarray | None:
         """Cosine similarity of every position to the (query) vector; None when the index
@@ -197,7 +195,7 @@ class Scorer:
 
     def __init__(self, index: SearchIndex):
         self.index = index
-        self._terms: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._terms: dict[tuple[str, int], Contribution] = {}
 
     def scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """BM25 of every position for the text's words and for its word pairs, each scaled
@@ -206,23 +204,17 @@ class Scorer:
         return self._scaled("words", keys["words"]), self._scaled("pairs", keys["pairs"])
 
     def _scaled(self, kind: str, keys: np.ndarray) -> np.ndarray:
-        si = self.index
-        found = [self._term(kind, k) for k in keys]  # in query order: repeats count again
-        positions = [p for p, _ in found]
-        values = [v for _, v in found]
-        raw = np.bincount(
-            np.concatenate([np.zeros(0, np.int64), *positions]),
-            np.concatenate([np.zeros(0), *values]),
-            minlength=si.size,
-        ).astype(np.float32)
-        top = float(raw.max()) if len(raw) else 0.0
-        return raw / top if top > 0 else raw
+        out = np.zeros(self.index.size, np.float32)
+        for key in keys:  # in query order, repeats again: a chunk's sum is the same whatever
+            for offset, rows, values in self._term(kind, key):  # its segment
+                out[offset:][rows] += values
+        top = float(out.max()) if len(out) else 0.0
+        return out / np.float32(top) if top > 0 else out
 
-    def _term(self, kind: str, key: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    def _term(self, kind: str, key: np.uint64) -> Contribution:
         memo = (kind, int(key))
         if memo not in self._terms:
-            si = self.index
-            self._terms[memo] = contributions(key, si.parts(kind), len(si), si.average(kind))
+            self._terms[memo] = contributions(key, self.index.parts(kind), len(self.index))
         return self._terms[memo]
 
 
