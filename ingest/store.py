@@ -282,7 +282,7 @@ class Index:
             collection=str(self.collection.id),
             vectors=self.url is None,  # a server's client keeps no vector (and fetches none)
         )
-        last = 0
+        last: int | None = None  # the last log entry a catch-up read
 
         def changes(after: int) -> tuple[set[str], Page]:
             nonlocal last
@@ -301,7 +301,7 @@ class Index:
         except OSError:  # a read-only index folder: the search index goes to a folder of ours
             self._search_dir = Path(tempfile.mkdtemp(prefix="qa-search-"))
             updated, rebuilt = search_files.update(self.search_dir, target, changes, everything)
-        if not rebuilt and last <= target.seq and len(updated) != self.count():
+        if last is not None and last <= target.seq and len(updated) != self.count():
             # No writer at work, yet the counts differ: changes made without the log (by an
             # older version, or by hand). Rebuild.
             updated, _ = search_files.update(
