@@ -180,7 +180,7 @@ def _caught_up(
             return None  # vectors of another size: a new model
         new = open_segment(folder, write_chunks(folder, ids, texts, metas, unit), _dim(unit))
         parts.append((new, np.zeros(len(new), bool)))
-    return _merged(folder, parts)
+    return _merged(folder, parts, {s.name for s in current.segments})
 
 
 def _rebuilt(
@@ -193,7 +193,7 @@ def _rebuilt(
             continue
         rows = _rows(vectors, target)
         new = open_segment(folder, write_chunks(folder, ids, texts, metas, rows), _dim(rows))
-        parts = _merged(folder, [*parts, (new, np.zeros(len(new), bool))])
+        parts = _merged(folder, [*parts, (new, np.zeros(len(new), bool))], set())
     return parts
 
 
@@ -210,30 +210,38 @@ def _live(part: tuple[Segment, np.ndarray]) -> int:
 
 
 def _merged(
-    folder: Path, parts: list[tuple[Segment, np.ndarray]]
+    folder: Path, parts: list[tuple[Segment, np.ndarray]], saved: set[str]
 ) -> list[tuple[Segment, np.ndarray]]:
     """Merge the last segment into the one before while that one is no larger (by
     ``_MERGE_RATIO``) and the two fit in ``MAX_SEGMENT``; a segment more than half dead is
-    rewritten without its dead rows, one with no live row dropped."""
+    rewritten without its dead rows, one with no live row dropped. ``saved``: the segments
+    the saved state names (kept until the new state replaces it)."""
     out: list[tuple[Segment, np.ndarray]] = []
     for part in parts:
         if not _live(part):
             continue
         if 2 * _live(part) < len(part[1]):
-            part = _merge(folder, [part])
+            part = _merge(folder, [part], saved)
         out.append(part)
         while (
             len(out) > 1
             and _live(out[-2]) <= _MERGE_RATIO * _live(out[-1])
             and _live(out[-2]) + _live(out[-1]) <= MAX_SEGMENT
         ):
-            out[-2:] = [_merge(folder, out[-2:])]
+            out[-2:] = [_merge(folder, out[-2:], saved)]
     return out
 
 
-def _merge(folder: Path, parts: list[tuple[Segment, np.ndarray]]) -> tuple[Segment, np.ndarray]:
+def _merge(
+    folder: Path, parts: list[tuple[Segment, np.ndarray]], saved: set[str]
+) -> tuple[Segment, np.ndarray]:
+    """One segment of these; those written by this change go (a rebuild would otherwise hold
+    every chunk several times over on disk until it ends)."""
     dimension = next((s.vectors.shape[1] for s, _ in parts if s.vectors is not None), 0)
     merged = open_segment(folder, merge(folder, parts, dimension), dimension)
+    for s, _ in parts:
+        if s.name not in saved:
+            shutil.rmtree(folder / s.name, ignore_errors=True)  # mapped pages stay readable
     return merged, np.zeros(len(merged), bool)
 
 

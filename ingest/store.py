@@ -297,10 +297,10 @@ class Index:
                 yield page
 
         try:
-            updated, rebuilt = search_files.update(self.search_dir, target, changes, everything)
+            updated, _ = search_files.update(self.search_dir, target, changes, everything)
         except OSError:  # a read-only index folder: the search index goes to a folder of ours
             self._search_dir = Path(tempfile.mkdtemp(prefix="qa-search-"))
-            updated, rebuilt = search_files.update(self.search_dir, target, changes, everything)
+            updated, _ = search_files.update(self.search_dir, target, changes, everything)
         if last is not None and last <= target.seq and len(updated) != self.count():
             # No writer at work, yet the counts differ: changes made without the log (by an
             # older version, or by hand). Rebuild.
