@@ -18,6 +18,8 @@ combine as arrays.
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 
@@ -28,6 +30,12 @@ from .search_segment import Segment
 from .tokens import pairs, query_keys, words
 
 __all__ = ["Scorer", "SearchIndex", "pairs", "words"]
+
+# A term in more chunks than this keeps its part of every chunk's score from one search to
+# the next, up to COMMON_BYTES in all: a few common words ("company", "report") recur in most
+# questions, and at a million chunks each is hundreds of thousands of postings to score.
+COMMON_ROWS = 10_000
+COMMON_BYTES = 64 * 2**20
 
 
 class SearchIndex:
@@ -59,6 +67,7 @@ class SearchIndex:
         self.alive = np.concatenate([~d for d in self.dead]) if self.dead else np.zeros(0, bool)
         self.days = _concat([s.days for s in segments], np.int32)  # position -> YYYYMMDD, 0
         self._live = int(np.count_nonzero(self.alive))
+        self.common = _Common()
         self._totals = {
             kind: sum(
                 int(np.asarray(lengths)[~d].sum())
@@ -213,9 +222,41 @@ class Scorer:
 
     def _term(self, kind: str, key: np.uint64) -> Contribution:
         memo = (kind, int(key))
-        if memo not in self._terms:
-            self._terms[memo] = contributions(key, self.index.parts(kind), len(self.index))
-        return self._terms[memo]
+        found = self._terms.get(memo) or self.index.common.get(memo)
+        if found is None:
+            found = contributions(key, self.index.parts(kind), len(self.index))
+            if sum(len(rows) for _, rows, _ in found) > COMMON_ROWS:
+                self.index.common.put(memo, found)
+        self._terms[memo] = found
+        return found
+
+
+class _Common:
+    """Common terms' parts of the score, kept from one search to the next (least recently
+    used first out, within ``COMMON_BYTES``)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[str, int], Contribution] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # the web app searches from several threads
+
+    def get(self, memo: tuple[str, int]) -> Contribution | None:
+        with self._lock:
+            found = self._items.get(memo)
+            if found is not None:
+                self._items.move_to_end(memo)
+            return found
+
+    def put(self, memo: tuple[str, int], value: Contribution) -> None:
+        size = sum(rows.nbytes + values.nbytes for _, rows, values in value)
+        with self._lock:
+            if memo in self._items or size > COMMON_BYTES:
+                return
+            self._items[memo] = value
+            self._bytes += size
+            while self._bytes > COMMON_BYTES:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= sum(rows.nbytes + values.nbytes for _, rows, values in old)
 
 
 def _concat(arrays: Sequence[np.ndarray], dtype: type) -> np.ndarray:

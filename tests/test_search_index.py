@@ -221,3 +221,28 @@ def test_a_damaged_vectors_file_is_rebuilt_on_first_search(
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
     assert_search_index_matches_chroma(index)
+
+
+def test_common_terms_kept_between_searches_give_the_same_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A term in many chunks keeps its part of the scores for the next search: the next
+    search (sharing some terms, words and pairs alike) scores exactly as an index with nothing
+    kept; the memory kept stays within its budget, the least recently used going first."""
+    import ingest.search_index as search_index
+    from ingest.postings import term_keys
+
+    texts = ["rare earth plant in malaysia", "rare earth protest", "tide in venice", "earth"]
+    ids = [f"c{i}" for i in range(len(texts))]
+    monkeypatch.setattr(search_index, "COMMON_ROWS", 0)  # every term counts as common
+    kept = build(tmp_path / "kept", ids, texts, [{}] * 4, None)
+    for query in ["rare earth", "earth tide", "rare earth plant", "venice tide"]:
+        fresh = build(tmp_path / query.replace(" ", "-"), ids, texts, [{}] * 4, None)
+        for got, want in zip(kept.scores(query), fresh.scores(query), strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=query)
+    assert kept.common.get(("words", int(term_keys(["earth"])[0]))) is not None
+    monkeypatch.setattr(search_index, "COMMON_BYTES", 40)  # room for about one term
+    small = build(tmp_path / "small", ids, texts, [{}] * 4, None)
+    small.scores("rare earth tide")
+    assert small.common._bytes <= 40 and len(small.common._items) >= 1
+    assert small.common.get(("words", int(term_keys(["rare"])[0]))) is None
