@@ -39,12 +39,14 @@ import numpy as np
 
 from qa import Assistant, Settings
 from qa.eval import evaluate, load_cases
-from qa.extractive import Scored, choose, compose
-from qa.extractive_features import FEATURES, SIMILARITY_FEATURES, Candidate, candidates, features
-from qa.extractive_model import DEFAULT_PATH, Model, auc, fit
+from qa.evidence import Row
+from qa.extractive import choose, compose
+from qa.extractive_features import FEATURES, Candidate, candidates, features
+from qa.extractive_model import DEFAULT_PATH, Model
 
 from . import clapnq_data
 from .extractive_data import Question, labeller, questions, seed_index
+from .fitting import auc, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_CASES = ROOT / "tests" / "eval" / "seed_qa.jsonl"
@@ -53,7 +55,7 @@ FOLDS = clapnq_data.FOLDS
 L2 = 1.0
 REFUSAL_GRID = np.round(np.arange(0.02, 0.90, 0.01), 3)
 KEEP_GRID = np.round(np.arange(0.0, 0.96, 0.05), 3)
-MODEL_FEATURES = tuple(f for f in FEATURES if f not in SIMILARITY_FEATURES)
+MODEL_FEATURES = FEATURES
 
 
 @dataclass
@@ -105,7 +107,7 @@ def reference(q: Question) -> str:
 def answer_text(p: Prepared, probs: np.ndarray, refusal: float, keep: float) -> str | None:
     """The composed answer (None: refused), as qa.extractive.answer composes it."""
     order = np.argsort(-probs, kind="stable")
-    ranked = [Scored(p.cands[i], float(probs[i])) for i in order]
+    ranked = [Row(p.cands[i], float(probs[i])) for i in order]
     chosen = choose(ranked, refusal, keep, Settings().max_answer_sentences)
     return compose(chosen)[0] if chosen else None
 
@@ -167,7 +169,7 @@ def _prefix_f1(p: Prepared, probs: np.ndarray) -> list[tuple[float, float]]:
     """(probability of the last sentence, token F1) of the answer quoting the first 1, 2, ...
     of the sentences chosen without a keep threshold."""
     order = np.argsort(-probs, kind="stable")
-    ranked = [Scored(p.cands[i], float(probs[i])) for i in order]
+    ranked = [Row(p.cands[i], float(probs[i])) for i in order]
     chosen = choose(ranked, 0.0, 0.0, Settings().max_answer_sentences)
     return [
         (chosen[n - 1].probability, _f1(p, compose(chosen[:n])[0]))
@@ -233,7 +235,7 @@ def figures(items: Sequence[Prepared], model: Model) -> dict[str, dict[str, floa
 
 def _chosen(p: Prepared, pr: np.ndarray, model: Model) -> list[Candidate]:
     order = np.argsort(-pr, kind="stable")
-    ranked = [Scored(p.cands[i], float(pr[i])) for i in order]
+    ranked = [Row(p.cands[i], float(pr[i])) for i in order]
     chosen = choose(ranked, model.refusal, model.keep, Settings().max_answer_sentences)
     return [s.candidate for s in chosen]
 

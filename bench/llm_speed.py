@@ -4,15 +4,16 @@ For each question, ours is ``Assistant.events`` with the bundled model (its serv
 queue, retrieval, prompt, HTTP streaming and the citation check): time to the first text
 shown, and to the final ``Answer``. The floor is llama-cpp-python in this process, the same
 model file, threads and context, given the very messages our prompt sent (rebuilt from the
-answer's query and passages, trimmed to the same sentences: qa/trim.py) and writing as many
-tokens as our model wrote: time to its first token, and to its last. Both keep llama.cpp's
+answer's query and passages: the same evidence rows) under the same grammar, and writing as
+many tokens as our model wrote: time to its first token, and to its last. Both keep llama.cpp's
 cache of the previous prompt (the fixed system message), and run in turn, question by
 question, so the machine's load falls on both alike.
 
-    python -m bench.llm_speed [--index-dir DIR] [--questions N] [--passages K ...]
+    python -m bench.llm_speed [--index-dir DIR] [--questions N] [--passages K ...] [--timeout S]
 
 The seed questions (tests/eval/seed_qa.jsonl, answerable ones) over an index of seeds/
-(built when missing). Prints p50/p95 of both, their ratio, and tokens/s.
+(built when missing), ours with the default bound (``QA_LLM_TIMEOUT``, 30 s): an answer that
+falls back for time is counted and named. Prints p50/p95 of both, their ratio, and tokens/s.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ from typing import Any
 import numpy as np
 
 import ingest
-from qa import Answer, Assistant, Settings
-from qa.citecheck import SentenceVectors
-from qa.llm import answer_messages, make_llm
+from qa import Answer, Assistant, Settings, extractive, reply
+from qa.answer_types import asks_yes_or_no
+from qa.evidence import build
+from qa.llm import make_llm
 from qa.local import default_threads, model_path
-from qa.trim import trimmed
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "tests" / "eval" / "seed_qa.jsonl"
@@ -63,13 +64,22 @@ def ours(assistant: Assistant, question: str) -> tuple[float, float, Answer]:
     raise AssertionError("no Answer")
 
 
-def floor(model: Any, messages: list[dict[str, str]], tokens: int) -> tuple[float, float, int]:
+def floor(
+    model: Any, messages: list[dict[str, str]], tokens: int, grammar: str | None = None
+) -> tuple[float, float, int]:
     """(seconds to the first token, seconds to the last, tokens written) by llama.cpp alone."""
+    from llama_cpp import LlamaGrammar
+
     started = time.perf_counter()
     first = None
     written = 0
     stream = model.create_chat_completion(
-        messages, temperature=0.0, max_tokens=tokens, repeat_penalty=1.0, stream=True
+        messages,
+        temperature=0.0,
+        max_tokens=tokens,
+        repeat_penalty=1.0,
+        stream=True,
+        grammar=LlamaGrammar.from_string(grammar, verbose=False) if grammar else None,
     )
     for chunk in stream:
         if chunk["choices"][0]["delta"].get("content"):
@@ -90,6 +100,7 @@ def main() -> None:
     parser.add_argument("--index-dir", type=Path, help="an index of seeds/ (default: built)")
     parser.add_argument("--questions", type=int, help="the first N seed questions only")
     parser.add_argument("--passages", type=int, nargs="*", default=[6], help="top_k to try")
+    parser.add_argument("--timeout", type=float, default=30.0, help="QA_LLM_TIMEOUT, seconds")
     args = parser.parse_args()
 
     from llama_cpp import Llama
@@ -97,7 +108,7 @@ def main() -> None:
     index_dir = args.index_dir or Path(tempfile.mkdtemp(prefix="llm-speed-")) / "index"
     if not (index_dir / "records.sqlite").exists():
         ingest.ingest([ROOT / "seeds"], settings=Settings(index_dir=index_dir))
-    base = Settings(index_dir=index_dir, local_model="bundled", llm_timeout=600)
+    base = Settings(index_dir=index_dir, local_model="bundled", llm_timeout=args.timeout)
     llm = make_llm(base)
     assert llm is not None and llm.local is not None
     llm.local.start()
@@ -116,9 +127,8 @@ def main() -> None:
     try:
         for k in args.passages:
             assistant = Assistant(base.model_copy(update={"top_k": k}), llm=llm)
-            vectors = SentenceVectors(assistant.embeddings)
-            ours(assistant, asked[0])  # warm-up: loads the model, the index, the embeddings
-            floor(alone, _plain(answer_messages(asked[0], [], base.prompts_dir)), 4)
+            warm = ours(assistant, asked[0])[2]  # loads the model, the index, the embeddings
+            floor(alone, _messages(base, warm)[0], 4)
             rows: dict[str, list[float]] = {k: [] for k in ("ttft", "total", "fttft", "ftotal")}
             written = prompt = 0
             for q in asked:
@@ -126,12 +136,9 @@ def main() -> None:
                 if answer.mode != "llm":
                     print(f"  fell back: {q} ({answer.notice})")
                     continue
-                texts = trimmed(answer.query, answer.passages, vectors, base.llm_passage_chars)
-                messages = _plain(
-                    answer_messages(answer.query, answer.passages, base.prompts_dir, texts)
-                )
+                messages, grammar = _messages(base, answer)
                 prompt += len(alone.tokenize(_text(messages).encode()))
-                fttft, ftotal, n = floor(alone, messages, base.llm_max_tokens)
+                fttft, ftotal, n = floor(alone, messages, base.llm_max_tokens, grammar)
                 written += n
                 rows["ttft"].append(ttft)
                 rows["total"].append(total)
@@ -151,6 +158,15 @@ def main() -> None:
             print(f"floor generation: {written / max(gen, 1e-9):.1f} tokens/s ({written} tokens)")
     finally:
         llm.local.close()
+
+
+def _messages(settings: Settings, answer: Answer) -> tuple[list[dict[str, str]], str]:
+    """The prompt and grammar our model was given for ``answer`` (the same evidence rows)."""
+    model = extractive.load_model(settings.extractive_model)
+    evidence = build(answer.query, answer.passages, model, settings.llm_evidence_chars)
+    yes_no = asks_yes_or_no(answer.query)
+    shown = _plain(reply.messages(evidence, yes_no, settings.prompts_dir))
+    return shown, reply.grammar(len(evidence.shown), yes_no)
 
 
 def _plain(messages: list[Any]) -> list[dict[str, str]]:

@@ -8,9 +8,10 @@ check, quoted fallback, scores); where the model would be asked, the reply it ga
 earlier run (``reply`` in its report.json) comes back instead. So a change to the check or
 the gate is measured on real replies in a minute, where the model takes ~15 s an answer on 2
 cores. Valid only while what the model is shown is unchanged: a change to the prompt, the
-retrieval or the passages' trimming needs the model run again (a recorded run whose settings
-or prompt files differ from these is refused; the prompts' hash is recorded since
-2026-11-30). A case whose model is asked now but was not then (gated, or it failed) gets an
+retrieval or the evidence shown needs the model run again (a recorded run whose settings of
+that kind, ``SHOWN``, or prompt files differ from these is refused; the gate's and the
+check's thresholds may differ, which is what a replay is for). A case whose model is asked
+now but was not then (gated, or it failed) gets an
 empty reply (a quoted answer); their number is printed.
 """
 
@@ -80,12 +81,26 @@ def recorded_replies(report: dict[str, Any]) -> RecordedReplies:
     return RecordedReplies(replies=replies, queries=queries)
 
 
+# Settings that change what the model is shown or how it writes: a replay with other values
+# would check replies against evidence the model never read. The rest (the gate, the
+# thresholds) may differ: that is what a replay measures.
+SHOWN = (
+    "index_dir", "embedding_model", "chunk_tokens", "chunk_overlap_tokens", "reranker", "top_k",
+    "extractive_model", "llm_evidence_chars", "prompts_dir", "llm_model", "local_model",
+    "llm_temperature", "llm_max_tokens",
+)  # fmt: skip
+
+
 def _same_setup(recorded: dict[str, Any], settings: Settings) -> list[str]:
-    """What differs between the recorded run's settings and these: the model saw other
-    passages then, so its replies would be checked against passages it never read."""
+    """What differs between the recorded run's settings and these, of those the model's
+    replies depend on (``SHOWN``)."""
     meta = recorded.get("meta", {})
     then, now = meta.get("settings", {}), settings.model_dump()
-    changed = [f"{k}: {then[k]} then, {now[k]} now" for k in then if k in now and then[k] != now[k]]
+    changed = [
+        f"{k}: {then[k]} then, {now[k]} now"
+        for k in SHOWN
+        if k in then and k in now and str(then[k]) != str(now[k])
+    ]
     # Runs recorded before the prompts' hash was kept are taken at their word.
     if "prompts" in meta and meta["prompts"] != (
         digest := prompts.digest(directory=settings.prompts_dir)

@@ -34,9 +34,6 @@ _WANTS = {
     ),
     "reason": re.compile(_LEAD + r"(?:why|what (?:causes|caused|is the reason))\b", re.I),
 }
-# The "number" questions whose answer is a count or an amount, never only words ("how long"
-# is answered "for several decades" as often as in years).
-_COUNT = re.compile(_LEAD + r"how (?:many|much|large|big)\b", re.I)
 _NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|"
     r"fifty|hundred|thousand|million|billion|trillion|dozen|half|percent|twice|double|triple)\b",
@@ -77,11 +74,6 @@ def asks_yes_or_no(question: str) -> bool:
     if not firsts or any(w in _WH for w in firsts):
         return False
     return any(w in _AUXILIARY for w in firsts)
-
-
-def asks_count(question: str) -> bool:
-    """ "How many …?", "How much …?", "How large …?", "How big …?"."""
-    return _COUNT.match(question) is not None
 
 
 def wanted(question: str) -> str | None:

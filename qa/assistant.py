@@ -1,5 +1,6 @@
-"""The assistant: one index, one embedding model, one language model, and the question ->
-cited answer flow (the model's answers in ``llm_answer``, the quoted ones in ``extractive``)."""
+"""The assistant: one index, one embedding model, one language model, and what they share
+between questions (the search's caches, the sentence vectors, the fitted scorers). The
+question -> cited answer path itself is qa/pipeline.py."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from langchain_core.language_models import BaseChatModel
 from ingest.embeddings import make_embeddings
 from ingest.store import Index
 
-from . import citecheck, extractive, llm_answer, questions
+from . import extractive, pipeline, questions, support
 from .conversation import Message, standalone_question, turns
+from .evidence import SentenceVectors
 from .llm import LLM, make_llm
 from .rerank import make_reranker
 from .retrieval import Filters, HybridSearch, PassageRetriever
 from .settings import ANSWER_MODES, TOP_K_MAX, Settings
-from .types import Answer, Passage, Status
+from .types import Answer, Passage, Retrieved, Status
 
 __all__ = ["Assistant", "Message"]
 
@@ -47,7 +49,7 @@ class Assistant:
             llm = LLM(chat_model, "The LLM")
         self._llm = llm
         self._llm_built = llm is not None  # else built from settings on first use
-        self._vectors = citecheck.SentenceVectors(self.embeddings)
+        self._vectors = SentenceVectors(self.embeddings)
         self._search: HybridSearch | None = None
         self._lock = threading.Lock()
         self._variants: dict[tuple[object, object], Assistant] = {}  # see configured()
@@ -157,10 +159,11 @@ class Assistant:
     ) -> Generator[str | Answer, None, None]:
         """The answer's text as it arrives, then the ``Answer``.
 
-        The ``Answer`` is what counts: its text may differ from the streamed one (markers
-        renumbered or removed by the citation check; an extractive answer after a failure).
+        The ``Answer`` is what counts: its text may differ from the streamed one (citation
+        markers added by the check, unsupported sentences marked; a quoted answer after a
+        failure).
         """
-        return (e for e in self.events(question, history, filters) if not isinstance(e, Status))
+        return (e for e in self.events(question, history, filters) if isinstance(e, str | Answer))
 
     def events(
         self,
@@ -169,59 +172,23 @@ class Assistant:
         filters: Filters | None = None,
         *,
         streaming: bool = True,
-    ) -> Generator[Status | str | Answer, None, None]:
-        """As ``stream``, with a ``Status`` whenever the answer waits (for the model's turn,
-        for it to load). Closing the iterator early stops the model writing."""
-        question = self.check_question(question)
-        conversation = turns(history)
+    ) -> Generator[Status | Retrieved | str | Answer, None, None]:
+        """As ``stream``, with the passages as soon as they are found (``Retrieved``) and a
+        ``Status`` whenever the answer waits (for the model's turn, for it to load). Closing
+        the iterator early stops the model writing."""
+        asked = pipeline.parse(self.check_question(question), turns(history))
         mode = self.settings.answer_mode
         model = None if mode == "extractive" else self.llm
-        standalone = standalone_question(question, conversation)
-        if model is None:
-            notice = _NO_LLM_NOTICE if mode == "llm" else ""
-            answer = self._extractive(standalone, notice, filters)
-            yield answer.text
-            yield answer
-            return
-        parts = llm_answer.Parts(
+        parts = pipeline.Parts(
             llm=model,
             settings=self.settings,
             search=lambda query: self.search(query, self.settings.top_k, filters),
-            quote=lambda query, notice, passages, refusal=None, sentences=None: self._extractive(
-                query, notice, filters, passages, refusal, sentences
-            ),
             vectors=self._vectors,
+            extractive=extractive.load_model(self.settings.extractive_model),
+            scorer=support.load_scorer(),
+            notice=_NO_LLM_NOTICE if model is None and mode == "llm" else "",
         )
-        yield from llm_answer.answer(parts, question, conversation, standalone, streaming)
-
-    def _extractive(
-        self,
-        query: str,
-        notice: str,
-        filters: Filters | None = None,
-        passages: list[Passage] | None = None,
-        refusal: float | None = None,
-        sentences: int | None = None,
-    ) -> Answer:
-        """The answer quoted from the passages (found for ``query`` unless given), refusing
-        below ``refusal``, in at most ``sentences`` (defaults: the settings)."""
-        if passages is None:
-            passages = self.search(query, self.settings.top_k, filters)
-        found = extractive.answer(
-            query,
-            passages,
-            extractive.load_model(self.settings.extractive_model),
-            max_sentences=self.settings.max_answer_sentences if sentences is None else sentences,
-            refusal=self.settings.refusal_threshold if refusal is None else refusal,
-            vectors=self._vectors,
-            query_vector=self.embeddings.embed_query,
-        )
-        return Answer(
-            text=found.text,
-            citations=found.citations,
-            refused=found.refused,
-            mode="extractive",
-            notice=" ".join(n for n in (notice, found.notice) if n),
-            query=query,
-            passages=passages,
-        )
+        # Without a model, or when the model fails to rewrite it, a follow-up that leans on the
+        # conversation is searched with the question before it (qa/pipeline.py).
+        query = standalone_question(asked.question, asked.turns)
+        yield from pipeline.answer(parts, asked, query, streaming)

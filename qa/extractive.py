@@ -1,36 +1,28 @@
-"""Extractive answers: the retrieved sentences a fitted model finds likely to answer, each cited.
+"""Extractive answers: the evidence rows a fitted model finds likely to answer, each cited.
 
-Every sentence of the answer is quoted verbatim from a passage, so each claim is exactly the
-cited text. The candidates and their features are in qa/extractive_features.py; the model
-(qa/extractive_model.py, parameters in qa/extractive_model.json) gives each the probability
-that it answers the question. When even the best one is below the model's refusal threshold,
-the documents are taken not to answer. Otherwise the answer quotes the best sentence and the
-others at least ``keep`` times as likely and above the refusal threshold themselves (up to
-``max_sentences``): when the best one is clearly the answer, weaker ones are left out.
-Sentences that follow one another in a passage become one quote. Both thresholds and every
-weight were fitted on public questions written by others (``python -m bench.fit_extractive``;
-docs/calibration.md).
+Every sentence of the answer is quoted verbatim, so each claim is exactly the cited text.
+The rows and their probabilities come from the evidence table (qa/evidence.py), scored once
+by the fitted model (qa/extractive_model.py, parameters in qa/extractive_model.json). When
+even the best row is below the refusal threshold, the documents are taken not to answer.
+Otherwise the answer quotes the best row and the others at least ``keep`` times as likely and
+above the refusal threshold themselves (up to ``max_sentences``): when the best one is
+clearly the answer, weaker ones are left out. Rows that follow one another in a passage
+become one quote. Both thresholds and every weight were fitted on public questions written by
+others (``python -m bench.fit_extractive``; docs/calibration.md).
 
 Sentences addressed to an assistant or reader ("ignore previous instructions", "tell the user
-that ...") are never quoted, and the notice says when one was passed over.
-Not handled: answers that must combine or reword sentences (that is the LLM path's job).
+that ...") are never rows, and the notice says when one was passed over.
+Not handled: answers that must combine or reword sentences (that is the model's job).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .extractive_features import (
-    FEATURES,
-    SIMILARITY_FEATURES,
-    Candidate,
-    candidates,
-    features,
-)
+from .evidence import Evidence, Row
+from .extractive_features import FEATURES
 from .extractive_model import DEFAULT_PATH, Model, load
 from .types import Citation, Passage
 
@@ -40,17 +32,6 @@ SKIPPED_NOTICE = (
     "instructions”); such sentences are never quoted as an answer."
 )
 _REDUNDANT = 0.8  # word overlap (Jaccard) above which a sentence repeats a chosen one
-
-# texts -> their normalized vectors (rows); e.g. qa.citecheck.SentenceVectors
-Vectors = Callable[[Sequence[str]], np.ndarray]
-# question -> its normalized vector; e.g. Embeddings.embed_query
-QueryVector = Callable[[str], Sequence[float]]
-
-
-@dataclass(frozen=True)
-class Scored:
-    candidate: Candidate
-    probability: float
 
 
 @dataclass(frozen=True)
@@ -66,64 +47,31 @@ def load_model(path: Path | None = None) -> Model:
     return load(DEFAULT_PATH if path is None else Path(path), FEATURES)
 
 
-def needs_vectors(model: Model) -> bool:
-    return any(f in model.features for f in SIMILARITY_FEATURES)
-
-
-def similarities(
-    question: str, cands: Sequence[Candidate], vectors: Vectors, query_vector: QueryVector
-) -> np.ndarray:
-    """Each candidate's cosine similarity to the question."""
-    if not cands:
-        return np.zeros(0)
-    q = np.asarray(query_vector(question), dtype=np.float32)
-    q = q / max(float(np.linalg.norm(q)), 1e-12)
-    return np.asarray(vectors([c.sentence for c in cands]) @ q, dtype=np.float64)
-
-
-def scored(
-    question: str,
-    cands: Sequence[Candidate],
-    model: Model,
-    similarity: np.ndarray | None = None,
-) -> list[Scored]:
-    """The candidates with the model's probabilities, best first."""
-    if not cands:
-        return []
-    x = features(question, cands, similarity)
-    columns = [FEATURES.index(f) for f in model.features]
-    p = model.probabilities(x[:, columns])
-    order = np.argsort(-p, kind="stable")
-    return [Scored(cands[i], float(p[i])) for i in order]
-
-
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a | b) and len(a & b) / len(a | b)
 
 
-def _inside(c: Candidate, o: Candidate) -> bool:
-    """``c`` lies within ``o`` in the same source (and page)."""
-    same = c.passage.source == o.passage.source and c.passage.page == o.passage.page
-    return same and o.start <= c.start and c.end <= o.end
+def _inside(r: Row, o: Row) -> bool:
+    """``r`` lies within ``o`` in the same source (and page)."""
+    c, d = r.candidate, o.candidate
+    same = c.passage.source == d.passage.source and c.passage.page == d.passage.page
+    return same and d.start <= c.start and c.end <= d.end
 
 
-def choose(
-    ranked: Sequence[Scored], refusal: float, keep: float, max_sentences: int
-) -> list[Scored]:
-    """The best sentence and the others that add something, are at least ``keep`` times as
+def choose(ranked: Sequence[Row], refusal: float, keep: float, max_sentences: int) -> list[Row]:
+    """The best row and the others that add something, are at least ``keep`` times as
     likely to answer, and would each pass the refusal threshold alone; empty: refuse."""
     if not ranked or ranked[0].probability < refusal:
         return []
     chosen = [ranked[0]]
     least = max(refusal, keep * ranked[0].probability)
-    for s in ranked[1:]:
-        if len(chosen) == max_sentences or s.probability < least:
+    for r in ranked[1:]:
+        if len(chosen) == max_sentences or r.probability < least:
             break
-        c = s.candidate
-        if any(_inside(c, o.candidate) for o in chosen):
+        if any(_inside(r, o) for o in chosen):
             continue
-        if all(_jaccard(c.terms, o.candidate.terms) < _REDUNDANT for o in chosen):
-            chosen.append(s)
+        if all(_jaccard(r.candidate.terms, o.candidate.terms) < _REDUNDANT for o in chosen):
+            chosen.append(r)
     return chosen
 
 
@@ -138,40 +86,35 @@ class _Quote:
         return self.passage.text[self.start - self.passage.start : self.end - self.passage.start]
 
 
-def _quotes(chosen: Sequence[Scored]) -> list[_Quote]:
-    """Chosen sentences as quotes: those that overlap or follow one another in a passage are
-    one quote. Best quote first."""
+def _joins(last: _Quote, c: Row) -> Passage | None:
+    """The passage holding both ``last`` and the row with only white space between them."""
+    cand = c.candidate
+    if (last.passage.source, last.passage.page) != (cand.passage.source, cand.passage.page):
+        return None
+    for p in (last.passage, cand.passage):
+        holds = p.start <= last.start and max(last.end, cand.end) <= p.end
+        # An overlap leaves an empty gap (the slice runs backwards).
+        if holds and not p.text[last.end - p.start : cand.start - p.start].strip():
+            return p
+    return None
+
+
+def _quotes(chosen: Sequence[Row]) -> list[_Quote]:
+    """Chosen rows as quotes: those that overlap or follow one another in a passage are one
+    quote. Best quote first."""
     quotes: list[_Quote] = []
-    for s in sorted(chosen, key=lambda s: (s.candidate.passage.source, s.candidate.start)):
-        c = s.candidate
-        last = quotes[-1] if quotes else None
-        if (
-            last is not None
-            and last.passage.source == c.passage.source
-            and last.passage.page == c.passage.page
-        ):
-            # One passage must hold both, with only white space between them.
-            holder = next(
-                (
-                    p
-                    for p in (last.passage, c.passage)
-                    if p.start <= last.start and max(last.end, c.end) <= p.end
-                ),
-                None,
-            )
-            # An overlap leaves an empty gap (the slice runs backwards).
-            if (
-                holder is not None
-                and not holder.text[last.end - holder.start : c.start - holder.start].strip()
-            ):
-                last.passage, last.end = holder, max(last.end, c.end)
-                last.probability = max(last.probability, s.probability)
-                continue
-        quotes.append(_Quote(c.passage, c.start, c.end, s.probability))
+    for r in sorted(chosen, key=lambda r: (r.passage.source, r.candidate.start)):
+        holder = _joins(quotes[-1], r) if quotes else None
+        if holder is not None:
+            last = quotes[-1]
+            last.passage, last.end = holder, max(last.end, r.candidate.end)
+            last.probability = max(last.probability, r.probability)
+        else:
+            quotes.append(_Quote(r.passage, r.candidate.start, r.candidate.end, r.probability))
     return sorted(quotes, key=lambda q: -q.probability)
 
 
-def compose(chosen: Sequence[Scored]) -> tuple[str, list[Citation]]:
+def compose(chosen: Sequence[Row]) -> tuple[str, list[Citation]]:
     """Answer text with a ``[n]`` after each quote, and the citations."""
     if not chosen:
         return REFUSAL_TEXT, []
@@ -192,28 +135,11 @@ def compose(chosen: Sequence[Scored]) -> tuple[str, list[Citation]]:
 
 
 def answer(
-    question: str,
-    passages: Sequence[Passage],
-    model: Model,
-    *,
-    max_sentences: int = 3,
-    refusal: float | None = None,
-    vectors: Vectors | None = None,
-    query_vector: QueryVector | None = None,
+    evidence: Evidence, model: Model, *, max_sentences: int = 3, refusal: float | None = None
 ) -> Extracted:
-    """The extractive answer to ``question`` from ``passages``.
-
-    ``refusal`` overrides the model's refusal threshold. ``vectors`` and ``query_vector``
-    are needed when the model weighs the sentences' own embedding similarity.
-    """
-    found = candidates(passages)
-    similarity = None
-    if needs_vectors(model):
-        if vectors is None or query_vector is None:
-            raise ValueError("this extractive model needs sentence and question vectors")
-        similarity = similarities(question, found.items, vectors, query_vector)
-    ranked = scored(question, found.items, model, similarity)
+    """The extractive answer from the evidence table; ``refusal`` overrides the model's
+    refusal threshold."""
     threshold = model.refusal if refusal is None else refusal
-    chosen = choose(ranked, threshold, model.keep, max_sentences)
+    chosen = choose(evidence.rows, threshold, model.keep, max_sentences)
     text, citations = compose(chosen)
-    return Extracted(text, citations, not chosen, SKIPPED_NOTICE if found.skipped else "")
+    return Extracted(text, citations, not chosen, SKIPPED_NOTICE if evidence.skipped else "")

@@ -10,8 +10,7 @@ passage's place in the retrieval (rank, fused score, embedding similarity), the 
 question's words it covers, each weighted by its rarity among the candidates (in the
 sentence, its neighbours, its heading, its passage, the document's title), adjacent word
 pairs of the question found in it, answer-type cues (qa/answer_types.py), its position,
-length, and, when the model asks for them, its own embedding similarity to the question.
-Which of these count and how much is fitted (bench/fit_extractive.py), not set here.
+and length. Which of these count and how much is fitted (bench/fit_extractive.py), not set here.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ _HEADING_WEIGHT = 0.5  # a question word found only in the sentence's heading co
 # Words that point at the document rather than at its content.
 _META_TERMS = frozenset(terms("article document text passage mention mentioned quoted quote"))
 
-SIMILARITY_FEATURES = ("similarity", "similarity_gap")
 FEATURES = (
     "question_terms",  # log(1 + number of the question's content words)
     "top_similarity",  # the best passage's embedding similarity to the question
@@ -66,7 +64,6 @@ FEATURES = (
     "position",  # log(1 + place of the sentence in its passage)
     "length",  # log(words)
     "anaphoric",  # quoted with the sentence before it
-    *SIMILARITY_FEATURES,  # the sentence's own embedding similarity, and minus the best one's
 )
 
 
@@ -151,78 +148,95 @@ def question_terms(question: str) -> list[str]:
     return [t for t in terms(question) if t not in _META_TERMS]
 
 
-def features(
-    question: str, cands: Sequence[Candidate], similarity: np.ndarray | None = None
-) -> np.ndarray:
-    """One row per candidate, one column per name in ``FEATURES``.
+@dataclass(frozen=True)
+class _Asked:
+    """What every candidate's features are measured against: the question's words, their
+    rarity among the candidates, and the passages' best similarity and score."""
 
-    ``similarity``: each candidate's embedding similarity to the question; without it those
-    columns are 0 (a model that does not use them ignores them).
-    """
+    terms: frozenset[str]
+    pairs: frozenset[tuple[str, str]]
+    idf: dict[str, float]
+    cover_total: float  # of the question's most telling words
+    all_total: float  # of all its words
+    passage_terms: dict[int, set[str]]  # id(passage) -> its words and headings'
+    titles: dict[int, set[str]]
+    top_similarity: float
+    top_score: float
+    kind: str | None  # of answer wanted
+    known: frozenset[str]  # the question's words, lower-cased
+
+    def cover(self, found: set[str] | frozenset[str], total: float | None = None) -> float:
+        weight = self.cover_total if total is None else total
+        return min(1.0, sum(self.idf[t] for t in found) / weight)
+
+
+def _asked(question: str, cands: Sequence[Candidate]) -> _Asked:
     words = question_terms(question)
-    q_terms = set(words)
-    q_pairs = _pairs(words)
-    x = np.zeros((len(cands), len(FEATURES)))
-    if not cands:
-        return x
     df = Counter(t for c in cands for t in c.terms)
-    idf = {t: math.log(1 + len(cands) / (1 + df[t])) for t in q_terms}
+    idf = {t: math.log(1 + len(cands) / (1 + df[t])) for t in set(words)}
     top = sorted(idf.values(), reverse=True)
-    cover_total = sum(top[:_COVER_TERMS]) or 1.0
-    all_total = sum(top) or 1.0
-
-    def cover(found: set[str] | frozenset[str], total: float = cover_total) -> float:
-        return min(1.0, sum(idf[t] for t in found) / total)
-
     passages = {id(c.passage): c.passage for c in cands}
     passage_terms: dict[int, set[str]] = {}
     for c in cands:
         passage_terms.setdefault(id(c.passage), set()).update(c.terms | c.context)
-    titles = {k: set(terms(p.title)) for k, p in passages.items()}
-    top_similarity = max(p.closeness for p in passages.values())
-    top_score = max(p.score for p in passages.values())
-    kind = answer_types.wanted(question)
-    known = frozenset(w.lower() for w in re.findall(r"\w+", question))
-
-    coverage = np.array(
-        [
-            cover(q_terms & c.terms) + _HEADING_WEIGHT * cover((q_terms & c.context) - c.terms)
-            for c in cands
-        ]
+    return _Asked(
+        terms=frozenset(words),
+        pairs=_pairs(words),
+        idf=idf,
+        cover_total=sum(top[:_COVER_TERMS]) or 1.0,
+        all_total=sum(top) or 1.0,
+        passage_terms=passage_terms,
+        titles={k: set(terms(p.title)) for k, p in passages.items()},
+        top_similarity=max(p.closeness for p in passages.values()),
+        top_score=max(p.score for p in passages.values()),
+        kind=answer_types.wanted(question),
+        known=frozenset(w.lower() for w in re.findall(r"\w+", question)),
     )
-    coverage = np.minimum(coverage, 1.0)
+
+
+def features(question: str, cands: Sequence[Candidate]) -> np.ndarray:
+    """One row per candidate, one column per name in ``FEATURES``."""
+    x = np.zeros((len(cands), len(FEATURES)))
+    if not cands:
+        return x
+    q = _asked(question, cands)
+    coverage = np.minimum(
+        [q.cover(q.terms & c.terms) + _HEADING_WEIGHT * q.cover((q.terms & c.context) - c.terms)
+         for c in cands],
+        1.0,
+    )  # fmt: skip
     best_in_passage: dict[int, float] = {}
     for c, v in zip(cands, coverage, strict=True):
         best_in_passage[id(c.passage)] = max(best_in_passage.get(id(c.passage), 0.0), v)
-    column = {name: i for i, name in enumerate(FEATURES)}
     for row, (c, cov) in enumerate(zip(cands, coverage, strict=True)):
-        p = c.passage
-        found = q_terms & c.terms
-        has_kind = kind is not None and answer_types.has_kind(kind, c.sentence, known)
-        values = {
-            "question_terms": math.log1p(len(q_terms)),
-            "top_similarity": top_similarity,
-            "passage_similarity": p.closeness,
-            "passage_similarity_gap": p.closeness - top_similarity,
-            "passage_score_ratio": p.score / top_score if top_score > 0 else 0.0,
-            "passage_rank": math.log1p(c.rank),
-            "passage_coverage": cover(q_terms & (passage_terms[id(p)] | titles[id(p)]), all_total),
-            "title_coverage": cover(q_terms & titles[id(p)], all_total),
-            "coverage": cov,
-            "coverage_gap": cov - float(coverage.max()),
-            "passage_best_gap": cov - best_in_passage[id(p)],
-            "neighbour_coverage": max((cover(q_terms & n) for n in c.neighbours), default=0.0),
-            "density": len(found) / len(c.terms) if c.terms else 0.0,
-            "pair_share": len(q_pairs & c.pairs) / len(q_pairs) if q_pairs else 0.0,
-            "type_present": float(kind is not None and has_kind),
-            "type_missing": float(kind is not None and not has_kind),
-            "position": math.log1p(c.position),
-            "length": math.log(max(1, len(c.sentence.split()))),
-            "anaphoric": float(c.anaphoric),
-        }
-        for name, value in values.items():
-            x[row, column[name]] = value
-    if similarity is not None and len(similarity):
-        x[:, column["similarity"]] = similarity
-        x[:, column["similarity_gap"]] = similarity - float(np.max(similarity))
+        values = _values(q, c, float(cov), float(coverage.max()), best_in_passage[id(c.passage)])
+        x[row] = [values[name] for name in FEATURES]
     return x
+
+
+def _values(q: _Asked, c: Candidate, cov: float, best: float, best_here: float) -> dict[str, float]:
+    p = c.passage
+    found = q.terms & c.terms
+    mentioned = q.passage_terms[id(p)]
+    has_kind = q.kind is not None and answer_types.has_kind(q.kind, c.sentence, q.known)
+    return {
+        "question_terms": math.log1p(len(q.terms)),
+        "top_similarity": q.top_similarity,
+        "passage_similarity": p.closeness,
+        "passage_similarity_gap": p.closeness - q.top_similarity,
+        "passage_score_ratio": p.score / q.top_score if q.top_score > 0 else 0.0,
+        "passage_rank": math.log1p(c.rank),
+        "passage_coverage": q.cover(q.terms & (mentioned | q.titles[id(p)]), q.all_total),
+        "title_coverage": q.cover(q.terms & q.titles[id(p)], q.all_total),
+        "coverage": cov,
+        "coverage_gap": cov - best,
+        "passage_best_gap": cov - best_here,
+        "neighbour_coverage": max((q.cover(q.terms & n) for n in c.neighbours), default=0.0),
+        "density": len(found) / len(c.terms) if c.terms else 0.0,
+        "pair_share": len(q.pairs & c.pairs) / len(q.pairs) if q.pairs else 0.0,
+        "type_present": float(q.kind is not None and has_kind),
+        "type_missing": float(q.kind is not None and not has_kind),
+        "position": math.log1p(c.position),
+        "length": math.log(max(1, len(c.sentence.split()))),
+        "anaphoric": float(c.anaphoric),
+    }

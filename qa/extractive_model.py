@@ -1,18 +1,18 @@
-"""The fitted model of the extractive path: how likely a candidate sentence answers a question.
+"""A fitted logistic model over named features, read from its JSON file.
 
-A logistic regression over the features of qa/extractive_features.py, with two thresholds
-chosen on training folds only: ``refusal`` (below it, even the best sentence does not answer:
-the documents are taken not to answer) and ``keep`` (further sentences join the answer when
-they are at least this share of the best one's probability). The parameters live in a JSON
-file shipped in the package (qa/extractive_model.json), written by
-``python -m bench.fit_extractive``, which also records what it was fitted on and the figures
-on held-out folds.
+The extractive path's (qa/extractive_model.json, written by ``python -m bench.fit_extractive``)
+gives how likely a candidate sentence answers a question, with two thresholds chosen on
+training folds only: ``refusal`` (below it, even the best sentence does not answer: the
+documents are taken not to answer) and ``keep`` (further sentences join the answer when they
+are at least this share of the best one's probability). The check's scorer
+(qa/support_model.json, ``python -m bench.fit_support``) is one too: its ``refusal`` is the
+least probability that supports. Each file records what it was fitted on; the fitting itself
+is in bench/fitting.py.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -108,62 +108,3 @@ def load(path: Path = DEFAULT_PATH, expected: tuple[str, ...] | None = None) -> 
             f"cannot use the extractive model {path}: {err}; regenerate it with "
             "`python -m bench.fit_extractive` (or unset QA_EXTRACTIVE_MODEL)"
         ) from err
-
-
-def fit(
-    x: np.ndarray,
-    y: np.ndarray,
-    features: Sequence[str],
-    *,
-    sample_weight: np.ndarray | None = None,
-    l2: float = 1.0,
-    iterations: int = 100,
-) -> Model:
-    """Logistic regression by Newton's method, L2-penalized (not the bias), standardized inputs.
-
-    Thresholds are left at 0.5; choose them on training folds (``with_thresholds``).
-    """
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    w = np.ones(len(x)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    w = w * len(x) / w.sum()
-    penalty = np.full(z.shape[1], l2)
-    penalty[-1] = 0.0
-    beta = np.zeros(z.shape[1])
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ beta, -40, 40)))
-        gradient = z.T @ (w * (p - y)) + penalty * beta
-        hessian = (
-            (z * (w * p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(beta))
-        )
-        step = np.linalg.solve(hessian, gradient)
-        beta -= step
-        if float(np.max(np.abs(step))) < 1e-8:
-            break
-    return Model(tuple(features), mean, scale, beta[:-1], float(beta[-1]), 0.5, 0.5)
-
-
-def log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
-def auc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """ROC AUC: the chance a positive scores above a negative (ties count half)."""
-    if not len(positive) or not len(negative):
-        return math.nan
-    values = np.concatenate([np.asarray(positive, float), np.asarray(negative, float)])
-    order = values.argsort(kind="stable")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):  # average ranks over ties
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    n = len(positive)
-    return float((ranks[:n].sum() - n * (n + 1) / 2) / (n * len(negative)))

@@ -6,15 +6,16 @@ Chat Completions API. Otherwise it is the local model (``qa.local``), which runs
 same API on 127.0.0.1. Retries are ours (qa/faults.py), so the client's own are off: its
 backoff would not respect the answer's deadline.
 
-Passages reach the model only inside the user message, fenced and numbered ``[1]..[k]``;
-nothing from a document is ever put in the system message.
+Evidence reaches the model only inside the user message (qa/reply.py); nothing from a
+document is ever put in the system message. The local model writes under a grammar (llama.cpp's
+GBNF, sent as the request's ``grammar``); so does an endpoint with ``QA_LLM_GRAMMAR=1`` (a
+llama.cpp server). Other endpoints take no grammar: their replies are read strictly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -29,18 +30,11 @@ from langchain_core.runnables import Runnable
 from ingest.settings import SettingsError
 
 from . import local
-from .answer_types import asks_yes_or_no
 from .local import LocalModel
 from .prompts import render
 from .settings import Settings
 from .types import Passage
 
-NOT_IN_DOCUMENTS = "NOT_IN_DOCUMENTS"  # the answer prompt's reply when the passages do not answer
-# The answer prompt fences passages between <<<PASSAGES and PASSAGES>>>, each under a header
-# "[n] title (source)", with who published it and when, if known.
-_FENCE = re.compile(r"<{3,}|>{3,}")
-_MARKER = re.compile(r"\[\s*(\d+)\s*\]")
-_LEAD_IN = re.compile(r"^\s*(?:standalone question|rewritten question|question)\s*:\s*", re.I)
 _MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
@@ -55,6 +49,7 @@ class LLM:
     chat_model: BaseChatModel
     name: str  # for notices: "qwen2.5-coder-1.5b-instruct (local)", "gpt-4.1-mini"
     local: LocalModel | None = None
+    grammar: bool = False  # it takes llama.cpp's ``grammar`` (the local model does)
 
 
 def llm_configured(settings: Settings) -> bool:
@@ -68,7 +63,7 @@ def make_llm(settings: Settings) -> LLM | None:
     Nothing loads here: the local model starts on first use (or ``llm.local.start()``).
     """
     if llm_configured(settings):
-        return LLM(make_chat_model(settings), str(settings.llm_model))
+        return LLM(make_chat_model(settings), str(settings.llm_model), grammar=settings.llm_grammar)
     if settings.local_model == local.OFF:
         return None
     if settings.local_model == local.BUNDLED_NAME:
@@ -87,8 +82,12 @@ def make_llm(settings: Settings) -> LLM | None:
         context_tokens=settings.local_context_tokens,
         max_tokens=settings.llm_max_tokens,
         temperature=settings.llm_temperature,
+        cache_dir=settings.cache_dir,
+        # subtle: the system message never changes (prompts/answer.yaml), so the model reads
+        # it once, at start, and every question reuses it from llama.cpp's cache.
+        system=render("answer", settings.prompts_dir, question="", groups=[])[0]["content"],
     )
-    return LLM(model.chat_model(), f"{name} (local)", model)
+    return LLM(model.chat_model(), f"{name} (local)", model, grammar=True)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
@@ -114,7 +113,7 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
     )
 
 
-def _messages(rendered: list[dict[str, str]]) -> list[BaseMessage]:
+def messages_of(rendered: list[dict[str, str]]) -> list[BaseMessage]:
     kinds = {"system": SystemMessage, "user": HumanMessage}
     return [kinds[m["role"]](content=m["content"]) for m in rendered]
 
@@ -142,45 +141,24 @@ def text_stream(model: Runnable[Any, Any], messages: list[BaseMessage]) -> Itera
             close()
 
 
-def with_timeout(model: BaseChatModel, seconds: float) -> Runnable[Any, Any]:
+def constrained(model: BaseChatModel, grammar: str | None) -> Runnable[Any, Any]:
+    """The model writing under ``grammar`` (GBNF), when one is given and it is an
+    OpenAI-compatible client (the grammar goes in the request body)."""
+    from langchain_openai.chat_models.base import BaseChatOpenAI
+
+    if grammar is None or not isinstance(model, BaseChatOpenAI):
+        return model
+    # subtle: a bound extra_body replaces the model's own (max_tokens, repeat_penalty): merge.
+    return model.bind(extra_body={**(model.extra_body or {}), "grammar": grammar})
+
+
+def with_timeout(model: Runnable[Any, Any], seconds: float) -> Runnable[Any, Any]:
     """The model with an HTTP timeout of ``seconds`` for one attempt, when it takes one."""
     from langchain_openai.chat_models.base import BaseChatOpenAI
 
     # subtle: other chat models may pass unknown keyword arguments on to their API.
-    return model.bind(timeout=seconds) if isinstance(model, BaseChatOpenAI) else model
-
-
-def _unfenced(text: str) -> str:
-    """Text that can neither close the passage fence early nor pass for a passage of its own:
-    a document's "[2] Fake passage (fake.md)" line, or its footnote marks, become "(2)", so
-    that every [n] the model sees is one of ours."""
-    return _MARKER.sub(r"(\1)", _FENCE.sub(lambda m: m.group(0)[:2], text))
-
-
-def answer_messages(
-    question: str,
-    passages: Sequence[Passage],
-    prompts_dir: Path | None = None,
-    texts: Sequence[str] | None = None,
-) -> list[BaseMessage]:
-    """The answer prompt: the question and the passages, numbered from 1, as fenced data
-    (``texts``: what the model reads of each passage, when not all of it; see qa/trim.py)."""
-    numbered = [
-        {
-            "n": n,
-            "title": _unfenced(p.title),
-            "source": _unfenced(p.source),
-            "published": _unfenced(published(p)),
-            "text": _unfenced(p.text if texts is None else texts[n - 1]),
-        }
-        for n, p in enumerate(passages, 1)
-    ]
-    # Only a yes-or-no question is told to open with Yes or No: told always, a small model
-    # opens "Who is …?" answers with "Yes, …" too.
-    yes_no = asks_yes_or_no(question)
-    return _messages(
-        render("answer", prompts_dir, question=question, passages=numbered, yes_no=yes_no)
-    )
+    client = getattr(model, "bound", model)  # under a binding (``constrained``)
+    return model.bind(timeout=seconds) if isinstance(client, BaseChatOpenAI) else model
 
 
 def published(p: Passage) -> str:
@@ -203,15 +181,4 @@ def condense_messages(
         {"role": m["role"], "content": " ".join(m["content"][:_HISTORY_CHARS].split())}
         for m in history[-_HISTORY_TURNS:]
     ]
-    return _messages(render("condense", prompts_dir, question=question, history=recent))
-
-
-def standalone_from_reply(reply: str, question: str, limit: int) -> str:
-    """The rewritten question from the model's reply; the original when the reply is unusable."""
-    lines = [line for line in reply.strip().splitlines() if line.strip()]
-    if not lines:
-        return question
-    rewritten = _LEAD_IN.sub("", lines[0]).strip().strip("\"'“”").strip()
-    if not rewritten or NOT_IN_DOCUMENTS in rewritten or len(rewritten) > limit:
-        return question
-    return rewritten
+    return messages_of(render("condense", prompts_dir, question=question, history=recent))

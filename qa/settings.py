@@ -37,38 +37,33 @@ class Settings(IndexSettings):
         "QA_LLM_GATE_THRESHOLD likely to answer (off-topic questions: ~10 ms instead of ~15 s).",
     )
     llm_gate_threshold: float = Field(
-        0.02,
+        0.08,
         ge=0,
         le=1,
-        description="The refusal gate's bar: the model is asked unless the best quoted sentence "
-        "is less likely than this to answer (below the extractive refusal threshold: the "
-        "quoted answer's refusal wrongly refused paraphrased questions, docs/calibration.md).",
+        description="The refusal gate's bar: the model is asked unless the best evidence "
+        "sentence is less likely than this to answer (docs/calibration.md).",
     )
-    llm_unsupported_refusal: float = Field(
-        0.26,
+    llm_cited_threshold: float = Field(
+        0.04,
         ge=0,
         le=1,
-        description="When the model's answer fails the citation check, the quoted answer that "
-        "replaces it refuses unless its best sentence is at least this likely to answer "
-        "(fitted on CLAP NQ fold 1, docs/calibration.md).",
+        description="The model's answer is shown only when a row it cites is at least this "
+        "likely to answer (the extractive model's probability); else the quoted answer, or a "
+        "refusal (fitted on CLAP NQ fold 1 and the paraphrased fit set, docs/calibration.md).",
     )
-    llm_near_miss: float = Field(
-        0.40,
-        ge=0,
-        le=1,
-        description="After a failed check, a refused quote's best sentence is still quoted, "
-        "alone and down to QA_LLM_GATE_THRESHOLD, when an unsupported sentence of the model's "
-        "answer is supported at least this much there: the model was looking at it (fitted on "
-        "CLAP NQ fold 1 and the paraphrased fit set, docs/calibration.md; 1: off).",
+    llm_evidence_chars: int = Field(
+        1600,
+        ge=200,
+        description="Characters of evidence sentences the model reads (each passage's most "
+        "likely to answer, then the most likely of the rest).",
     )
-    llm_passage_chars: int = Field(
-        2400,
-        ge=0,
-        description="Characters of passage text the model reads (their sentences nearest the "
-        "question); 0: whole passages.",
+    llm_grammar: bool = Field(
+        False,
+        description="Send the reply's grammar (GBNF, as `grammar`) to the configured endpoint: "
+        "a llama.cpp server takes it; OpenAI and Ollama do not. The local model always gets it.",
     )
     llm_max_tokens: int = Field(
-        400, ge=16, le=8192, description="Most tokens the model may write for one answer."
+        200, ge=16, le=8192, description="Most tokens the model may write for one answer."
     )
     local_model: str = Field(
         "bundled",
@@ -94,11 +89,6 @@ class Settings(IndexSettings):
     judge_model: str | None = Field(None, description="Judge model name (default: llm_model).")
     judge_timeout: float = Field(
         60.0, gt=0, le=600, description="Seconds for one judge verdict, retries included."
-    )
-    # Calibrated by bench/calibrate_citecheck.py on the cases in bench/calibration/ (output in
-    # docs/citecheck.md): a cited sentence scoring below this is listed as unsupported.
-    support_threshold: float = Field(
-        0.60, ge=0, le=1, description="Least support score of a cited answer sentence."
     )
     reranker: str | None = Field(
         None, description="Cross-encoder folder or cached name; reorders the best candidates."

@@ -84,6 +84,14 @@ class Status:
     ahead: int = 0  # questions before this one in the model's queue
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """The passages an answer draws on, as soon as they are found (before the model writes)."""
+
+    passages: list[Passage]
+    query: str  # the question as searched
+
+
 @dataclass
 class Answer:
     text: str  # with [n] markers
@@ -98,6 +106,7 @@ class Answer:
     # What the model wrote, before the check: kept when a quoted answer replaced it, so that
     # a reader (or a recalibration of the check) can see what was rejected.
     reply: str = ""
+    verdict: str = ""  # "Yes" or "No": a yes-or-no question's answer, first in ``text`` too
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,8 +7,8 @@
 It serves ``POST /v1/chat/completions`` (a JSON reply, or server-sent events when the request
 says ``"stream": true``) and ``GET /v1/models``. Each request takes the next scripted reply; a
 reply may be a function of the request body. With the script empty, ``default`` answers (by
-default ``grounded``: the passage sentence sharing most words with the question, cited, or
-NOT_IN_DOCUMENTS). Every request is recorded with its timings (``time.perf_counter``).
+default ``grounded``: the evidence sentence sharing most words with the question, cited by its
+id, or NOT_IN_DOCUMENTS). Every request is recorded with its timings (``time.perf_counter``).
 
 By hand, for a demo (then point the chat at it, see README):
 
@@ -93,9 +93,9 @@ class Request:
         return None if self.first_token is None else self.first_token - self.received
 
 
-# ---- reading our prompts back (the answer prompt fences passages as "[n] title (source)") ----
+# ---- reading our prompts back (the answer prompt fences evidence rows as "[n] text") ----
 
-_HEADER = re.compile(r"^\[(\d+)\] .*$", re.M)
+_ROW = re.compile(r"^\[(\d+)\] (.*)$", re.M)
 
 
 def last_user(body: dict[str, Any]) -> str:
@@ -103,18 +103,13 @@ def last_user(body: dict[str, Any]) -> str:
     return str(users[-1].get("content", "")) if users else ""
 
 
-def passages_in(body: dict[str, Any]) -> dict[int, str]:
-    """The numbered passages of an answer request: {n: text}."""
+def evidence_in(body: dict[str, Any]) -> dict[int, str]:
+    """The numbered evidence rows of an answer request: {id: text}."""
     text = last_user(body)
-    start, end = text.find("<<<PASSAGES"), text.rfind("PASSAGES>>>")
+    start, end = text.find("<<<EVIDENCE"), text.rfind("EVIDENCE>>>")
     if start < 0 or end < 0:
         return {}
-    block = text[start:end]
-    heads = list(_HEADER.finditer(block))
-    return {
-        int(h.group(1)): block[h.end() : nxt.start() if nxt else len(block)].strip()
-        for h, nxt in zip(heads, [*heads[1:], None], strict=True)
-    }
+    return {int(m.group(1)): m.group(2).strip() for m in _ROW.finditer(text[start:end])}
 
 
 def question_in(body: dict[str, Any]) -> str:
@@ -133,22 +128,20 @@ def _words(text: str) -> set[str]:
 
 
 def grounded(body: dict[str, Any]) -> Scripted:
-    """A stand-in model: quotes and cites the sentence sharing most words with the question.
-
-    A condense request gets the last question, preceded by the previous one when it is short.
-    """
+    """A stand-in model: quotes and cites the evidence row sharing most words with the
+    question. A condense request gets the last question, with the previous one before it
+    when it is short (and a question mark, as the rewrite must end with one)."""
     question = question_in(body)
     if is_condense(body):
         earlier = re.findall(r"^user: (.*)$", last_user(body), re.M)
         short = len(question.split()) < 8
-        return Reply(f"{earlier[-1]} {question}" if earlier and short else question)
+        return Reply(f"{earlier[-1].rstrip('?')}: {question}" if earlier and short else question)
     best, where, overlap = "", 0, 0
-    for n, text in passages_in(body).items():
-        for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
-            shared = len(_words(sentence) & _words(question))
-            if shared > overlap:
-                best, where, overlap = sentence.strip(), n, shared
-    return Reply(f"{best} [{where}]" if overlap >= 2 else "NOT_IN_DOCUMENTS")
+    for n, text in evidence_in(body).items():
+        shared = len(_words(text) & _words(question))
+        if shared > overlap:
+            best, where, overlap = text, n, shared
+    return Reply(f"{best.rstrip('.')} [{where}]." if overlap >= 2 else "NOT_IN_DOCUMENTS")
 
 
 # ---- the server ----

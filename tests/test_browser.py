@@ -28,7 +28,7 @@ from qa.feedback import FEEDBACK_FILE
 
 from .conftest import SEED_FILE, SEEDS
 from .files import make_pdf
-from .llm_server import Hang, LLMServer, Reply, Scripted, is_condense, passages_in
+from .llm_server import Hang, LLMServer, Reply, Scripted, evidence_in, is_condense
 from .webapp import CHROMIUM, CHROMIUM_ARGS, PLANTED, SCREENSHOTS, client, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -289,7 +289,7 @@ def _assert_nothing_ran(page: Page) -> None:
 def _china_with_a_made_up_sentence(body: dict[str, Any]) -> Scripted:
     if is_condense(body):
         return Reply("What export restrictions has China imposed on rare earths?")
-    n = next((n for n, text in passages_in(body).items() if "70 percent" in text), 1)
+    n = next((n for n, text in evidence_in(body).items() if "70 percent" in text), 1)
     return Reply(
         f"China controls about 70 percent of global rare earth processing [{n}]. "
         f"Lynas Rare Earths mines gold on the Moon [{n}].",
@@ -322,11 +322,15 @@ def test_an_llm_answer_streams_in_marks_unsupported_sentences_and_degrades(
     expect(streaming).to_contain_text("China controls")  # part of the text, still arriving
     seen = streaming.inner_text()
     assert "Moon" not in seen and "▍" in seen
+    # The passages the answer draws on are shown while the model is still writing.
+    expect(page.locator("#qa-sources .qa-found").first).to_be_visible()
+    expect(page.locator("#qa-sources .qa-pending")).to_contain_text("being written")
     answer = page.locator("#qa-chat .qa-answer:not(.qa-streaming)").last
     expect(answer.locator(".qa-unsupported")).to_contain_text("gold on the Moon")
     expect(answer.locator(".qa-unsupported-note")).to_be_visible()
     expect(answer.locator("a.qa-cite").first).to_have_text("[1]")
     expect(page.locator("#qa-chat .qa-streaming")).to_have_count(0)
+    expect(page.locator("#qa-sources .qa-found")).to_have_count(0)  # the answer's own cards
     page.screenshot(path=str(SCREENSHOTS / "llm-unsupported.png"))
 
     ask(page, "What about its export restrictions?")

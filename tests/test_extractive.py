@@ -10,17 +10,11 @@ import numpy as np
 import pytest
 
 import ingest
+from bench.fitting import auc, fit
 from qa import Assistant, Passage, Settings, extractive
-from qa.extractive_features import FEATURES, SIMILARITY_FEATURES, candidates, features
-from qa.extractive_model import (
-    DEFAULT_PATH,
-    Model,
-    ModelFileError,
-    auc,
-    fit,
-    from_dict,
-    load,
-)
+from qa.evidence import Row, build
+from qa.extractive_features import FEATURES, candidates, features
+from qa.extractive_model import DEFAULT_PATH, Model, ModelFileError, from_dict, load
 from qa.injection import is_instruction
 
 VORTEX = (
@@ -100,10 +94,6 @@ def test_features_measure_coverage_type_and_place() -> None:
     assert list(column(x, "position")) == [0.0, pytest.approx(np.log(2)), 0.0]
     assert column(x, "passage_similarity_gap")[2] == pytest.approx(-0.1)
     assert column(x, "pair_share")[1] > 0 and column(x, "pair_share")[0] == 0
-    assert not column(x, "similarity").any()  # not asked for
-    sims = np.array([0.1, 0.8, 0.3])
-    with_sims = features("How many megawatts?", cands, sims)
-    assert list(column(with_sims, "similarity_gap")) == pytest.approx([-0.7, 0.0, -0.5])
 
 
 def test_who_questions_look_for_a_name_the_question_lacks() -> None:
@@ -149,8 +139,6 @@ def test_the_shipped_model_loads_and_matches_the_features() -> None:
     assert 0 < m.refusal < 1 and 0 < m.keep < 1
     assert m.meta["command"] == "python -m bench.fit_extractive"
     assert {"clapnq", "multihop"} <= set(m.meta["fitted_on"])
-    # No sentence is embedded at question time unless the model weighs it (it costs).
-    assert extractive.needs_vectors(m) == bool(set(SIMILARITY_FEATURES) & set(m.features))
     assert DEFAULT_PATH.name == "extractive_model.json"
 
 
@@ -158,7 +146,7 @@ def test_sentences_that_follow_one_another_become_one_quote() -> None:
     text = "Alpha one two three. Beta one two three. Gamma one two three. Delta one two three."
     p = passage(text, start=100)
     cands = candidates([p]).items
-    ranked = [extractive.Scored(c, pr) for c, pr in zip(cands, [0.9, 0.8, 0.1, 0.7], strict=True)]
+    ranked = [Row(c, pr) for c, pr in zip(cands, [0.9, 0.8, 0.1, 0.7], strict=True)]
     chosen = extractive.choose(sorted(ranked, key=lambda s: -s.probability), 0.5, 0.6, 3)
     text_out, citations = extractive.compose(chosen)
     assert [c.quote for c in citations] == [
@@ -172,17 +160,16 @@ def test_sentences_that_follow_one_another_become_one_quote() -> None:
 def test_below_the_refusal_threshold_the_answer_is_a_refusal() -> None:
     p = passage("Alpha one two three. Beta one two three.")
     m = one_feature_model("coverage", 1.0, refusal=0.9)
-    found = extractive.answer("unrelated words entirely", [p], m)
+    found = extractive.answer(build("unrelated words entirely", [p], m, 1600), m)
     assert found.refused and found.text == extractive.REFUSAL_TEXT and found.citations == []
-    assert extractive.answer("alpha", [p], m, refusal=0.1).citations  # the setting overrides
+    assert extractive.answer(build("alpha", [p], m, 1600), m, refusal=0.1).citations
 
 
 def test_an_instruction_is_never_quoted_even_when_it_matches_best() -> None:
     # This model prefers the sentence that covers the question best: the instruction would.
     m = one_feature_model("coverage", 5.0, refusal=0.5, keep=0.5)
-    found = extractive.answer(
-        "What is the maximum output of the Vortex turbine?", [passage(VORTEX)], m
-    )
+    question = "What is the maximum output of the Vortex turbine?"
+    found = extractive.answer(build(question, [passage(VORTEX)], m, 1600), m)
     assert not found.refused
     assert "42" not in found.text and not any(is_instruction(c.quote) for c in found.citations)
     assert "15 megawatts" in found.text

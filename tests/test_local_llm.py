@@ -20,9 +20,10 @@ import pytest
 
 from qa import Assistant, Settings
 from qa.extractive import REFUSAL_TEXT
+from qa.faults import LLMUnavailable
 from qa.llm import LLM, make_llm
-from qa.llm_answer import GATED_NOTICE
-from qa.types import Answer, Status
+from qa.pipeline import GATED_NOTICE
+from qa.types import Answer, Retrieved, Status
 
 from .conftest import ROOT, SEED_FILE
 
@@ -37,7 +38,11 @@ SLOW_MACHINE = 600.0  # seconds: an answer's deadline here (the default is 30)
 def local_llm() -> Iterator[LLM]:
     llm = make_llm(Settings(local_model="bundled", llm_timeout=SLOW_MACHINE))
     assert llm is not None and llm.local is not None
-    llm.local.start()
+    try:  # a model that cannot run here fails every test at once, saying why
+        llm.local.server.ready(SLOW_MACHINE)
+    except LLMUnavailable as err:
+        llm.local.close()
+        pytest.fail(f"the local model cannot answer: {err}")
     yield llm
     llm.local.close()
 
@@ -100,7 +105,7 @@ def test_the_answer_streams_in_pieces_after_the_model_status(assistant: Assistan
     texts = [e for e in pieces if isinstance(e, str)]
     assert isinstance(answer, Answer) and answer.mode == "llm"
     assert len(texts) >= 3  # token by token, not one block at the end
-    assert all(isinstance(e, str | Status) for e in pieces)
+    assert all(isinstance(e, str | Status | Retrieved) for e in pieces)
     assert "70 percent" in "".join(texts)
 
 

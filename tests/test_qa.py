@@ -13,6 +13,7 @@ import qa
 from ingest.store import IndexNotFoundError
 from qa import Assistant, Settings
 from qa.assistant import standalone_question
+from qa.conversation import accepted_rewrite, leans_on
 from qa.extractive import REFUSAL_TEXT
 
 from .conftest import SEED_FILE
@@ -151,3 +152,40 @@ def test_llm_mode_without_an_llm_answers_extractively_with_a_notice(
     a = assistant.ask("What share of global rare earth processing does China control?")
     assert a.mode == "extractive" and "no model is available" in a.notice
     assert "QA_LOCAL_MODEL" in a.notice and "70 percent" in a.text
+
+
+@pytest.mark.parametrize(
+    ("question", "leans"),
+    [
+        ("Where have its operations faced hurdles?", True),
+        ("Why does that matter to Washington?", True),
+        ("What about Australia?", True),
+        ("Who won the 2022 FIFA World Cup?", False),  # short, but points at nothing before
+        ("Which countries signed memorandums of understanding with the United States?", False),
+    ],
+)
+def test_whether_a_question_leans_on_the_conversation_is_decided_without_a_model(
+    question: str, leans: bool
+) -> None:
+    history = [{"role": "user", "content": "Which company is the largest supplier?"}]
+    assert leans_on(question, history) is leans
+    assert not leans_on(question, [])  # no conversation, nothing to lean on
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "kept"),
+    [
+        ("Why does Lynas Rare Earths matter to Washington?", True),
+        ("Standalone question: Why does Lynas matter to Washington?", True),
+        ("The 2022 FIFA World Cup was won by France.", False),  # an answer, not a question
+        ("Why does Lynas matter?", False),  # drops "Washington"
+        ("", False),
+    ],
+)
+def test_a_rewrite_is_kept_only_as_a_question_with_the_follow_ups_own_words(
+    rewrite: str, kept: bool
+) -> None:
+    got = accepted_rewrite(rewrite, "Why does that matter to Washington?", 2000)
+    assert (got is not None) is kept
+    if kept:
+        assert got is not None and got.endswith("?") and "Standalone" not in got

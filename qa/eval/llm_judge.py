@@ -30,8 +30,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from ingest.settings import SettingsError
+from ingest.text import sentence_spans
 
-from ..claims import claims_of, normalize_markers
 from ..faults import Deadline, LLMUnavailable, within_deadline
 from ..llm import make_chat_model, text_chain, with_timeout
 from ..prompts import prompt_path, render
@@ -134,25 +134,25 @@ class LLMJudge:
         if answer.refused:
             return None, ""
         by_n = {c.n: c for c in answer.citations}
-        claims = claims_of(normalize_markers(answer.text), max(by_n, default=0))
+        claims = _claims(answer.text)
         if not claims:
             return None, ""
-        cites = [[i + 1 for i in c.cites if i + 1 in by_n] for c in claims]
+        cites = [[n for n in dict.fromkeys(numbers) if n in by_n] for _, numbers in claims]
         if not by_n:
             return 0.0, f"{len(claims)} claim(s), no citation"
         reply = self._ask(
             "judge_faithfulness",
             question=_data(case.question),
             claims=[
-                {"n": n, "text": _data(c.text), "cites": cited}
-                for n, (c, cited) in enumerate(zip(claims, cites, strict=True), 1)
+                {"n": n, "text": _data(text), "cites": cited}
+                for n, ((text, _), cited) in enumerate(zip(claims, cites, strict=True), 1)
             ],
             passages=[self._cited(c, answer) for c in answer.citations],
         )
         found = self._read(verdicts, reply, len(claims), "claim", ("supported",))
         unsupported = [
-            f"unsupported: “{c.text}”" + (f" ({why})" if why else "")
-            for c, (ok, why) in zip(claims, found, strict=True)
+            f"unsupported: “{text}”" + (f" ({why})" if why else "")
+            for (text, _), (ok, why) in zip(claims, found, strict=True)
             if not ok
         ]
         return sum(ok for ok, _ in found) / len(found), "; ".join(unsupported)
@@ -233,3 +233,22 @@ class LLMJudge:
             raise _Failed(f"the judge model gave no reply: {err.reason}") from None
         self._unreachable = 0
         return reply
+
+
+_MARK = re.compile(r"\[(\d+)\]")
+
+
+def _claims(text: str) -> list[tuple[str, list[int]]]:
+    """The answer's sentences, each with the citation numbers it gives; markers opening a
+    sentence or standing alone ("… processing. [1] The …") belong to the sentence before."""
+    out: list[tuple[str, list[int]]] = []
+    for a, b in sentence_spans(text):
+        piece = text[a:b]
+        lead = re.match(r"(?:\s*\[\d+\])+", piece)
+        if lead and out:
+            out[-1][1].extend(int(n) for n in _MARK.findall(lead.group(0)))
+            piece = piece[lead.end() :]
+        words = " ".join(_MARK.sub(" ", piece).split()).replace(" .", ".")
+        if re.search(r"\w", words):
+            out.append((words, [int(n) for n in _MARK.findall(piece)]))
+    return out

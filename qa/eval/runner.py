@@ -72,6 +72,13 @@ def _meta(assistant: Assistant, k: int, judge: Judge | None) -> dict[str, Any]:
             "embedding_model": s.embedding_model,
             "chunk_tokens": s.chunk_tokens,
             "chunk_overlap_tokens": s.chunk_overlap_tokens,
+            # what the model is shown and what decides about its answer (bench.replay_replies)
+            "llm_evidence_chars": s.llm_evidence_chars,
+            "llm_max_tokens": s.llm_max_tokens,
+            "llm_refusal_gate": s.llm_refusal_gate,
+            "llm_gate_threshold": s.llm_gate_threshold,
+            "llm_cited_threshold": s.llm_cited_threshold,
+            "llm_timeout": s.llm_timeout,
         },
         "judge": judge.name if judge is not None else NO_JUDGE,
         "prompts": prompts.digest(directory=s.prompts_dir),

@@ -17,7 +17,7 @@ from langchain_core.language_models import BaseChatModel
 
 from .model_file import BUNDLED, ModelFileError, Progress, assembled, check_gguf
 from .model_queue import ModelQueue
-from .server import ModelServer, ServerConfig
+from .server import VERDICTS_FILE, ModelServer, ServerConfig
 
 __all__ = ["BUNDLED", "LocalModel", "ModelFileError", "model_path"]
 
@@ -55,14 +55,21 @@ class LocalModel:
         context_tokens: int,
         max_tokens: int,
         temperature: float = 0.0,
+        cache_dir: Path | None = None,
+        system: str = "",
     ):
+        """``cache_dir``: where a runtime found to crash on this CPU is remembered;
+        ``system``: the answer prompt's system message, read into the model's cache at start."""
         self.name = name
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.queue = ModelQueue(slots=1)
         self.server = ModelServer(
             model_file,
-            ServerConfig(alias=name, threads=threads, n_ctx=context_tokens, n_batch=512),
+            ServerConfig(
+                alias=name, threads=threads, n_ctx=context_tokens, n_batch=512, system=system
+            ),
+            verdicts=cache_dir / VERDICTS_FILE if cache_dir is not None else None,
         )
         self._chat_model: BaseChatModel | None = None
 

@@ -4,8 +4,14 @@ Started by ``qa.local.server.ModelServer`` as a script (``python serve_model.py`
 module of ``qa``: it imports only llama-cpp and uvicorn, so it starts in about a second.
 Its configuration is one JSON object on the command line; the listening socket (127.0.0.1, a
 port the parent chose) is inherited as a file descriptor, so no other process can take the
-port between choosing and serving. It prints ``ready`` once the model is loaded, and exits
-when its standard input closes: the parent has gone, however it went (kill -9 included).
+port between choosing and serving. It reports on standard output, a line each: ``runtime``
+and llama.cpp's system info, ``self-test`` before its first real completion, ``ready`` once
+that passed; and it exits when its standard input closes: the parent has gone, however it
+went (kill -9 included).
+
+The self-test is one completion on a prompt long enough for llama.cpp's batched kernels
+(``SELF_TEST_TOKENS``): a runtime that crashes on this CPU (AMX kernels on some VMs) dies
+here, at start, not on a user's question (qa/local/server.py then stops using it).
 """
 
 from __future__ import annotations
@@ -15,6 +21,13 @@ import os
 import socket
 import sys
 import threading
+from typing import Any
+
+SELF_TEST_TOKENS = 320  # > 256: short prompts take other kernels, and did not crash
+_FILLER = (
+    "Passage {n}: The survey of the northern river counted {n} bridges, {m} mills and the "
+    "old ferry landing, and it noted where the spring floods reached in each decade."
+)
 
 
 def _exit_with_parent() -> None:
@@ -23,11 +36,25 @@ def _exit_with_parent() -> None:
     os._exit(0)
 
 
+def self_test(llama: Any, system: str) -> None:
+    """One real chat completion on at least ``SELF_TEST_TOKENS`` prompt tokens (one batch),
+    one token out. Its prompt opens with ``system``, the answer prompt's fixed system message:
+    llama.cpp keeps it in its cache, so the first question does not read it again."""
+    filler, n = "", 0
+    while len(llama.tokenize(f"{system}\n{filler}".encode(), special=False)) < SELF_TEST_TOKENS:
+        n += 1
+        filler += _FILLER.format(n=n, m=3 * n + 1) + " "
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": filler}]
+    llama.create_chat_completion(messages, max_tokens=1, temperature=0.0)
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
 
+    import llama_cpp
     import uvicorn
+    from llama_cpp.server import app as server_app
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
@@ -47,7 +74,12 @@ def main() -> None:
         chat_format=config.get("chat_format"),
         verbose=False,
     )
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    print("runtime", " ".join(info.split()), flush=True)
     app = create_app(server_settings=server, model_settings=[model])  # loads the model
+    print("self-test", flush=True)
+    # subtle: the proxy the app was just given (llama-cpp-python 0.3.36 keeps it in a global).
+    self_test(server_app._llama_proxy(config["alias"]), config.get("system", ""))  # type: ignore[misc]
     print("ready", flush=True)
     listener = socket.socket(fileno=config["fd"])  # family and type read from the socket
     uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(

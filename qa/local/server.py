@@ -10,6 +10,11 @@ The price is a second process (~1 s to start, overlapping our own start-up) and 
 The listening socket is ours: bound once on 127.0.0.1, handed to each child, so the address
 never changes and no other program can take it. Each request carries a random key, so other
 users of the machine cannot use the model. The child exits when we do (it watches its stdin).
+Before it serves, the child runs one real completion on a long prompt (``serve_model.py``). A
+runtime that crashes there does not run on this CPU: the model is marked unusable, with a
+reason a user can act on (what crashed, the CPU's features, the command that rebuilds the
+runtime), and is not started again, in this process or, through a verdict file in the cache,
+in later ones, until the runtime, the model file or the CPU changes.
 Not handled: sharing one model process between several of our processes (each loads its own).
 """
 
@@ -20,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -30,12 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..faults import LLMUnavailable
+from . import runtime
 
 _SCRIPT = Path(__file__).with_name("serve_model.py")
 _EXCEPTION = re.compile(r"^[\w.]*(?:Error|Exception|Exit)\b.*:")
 _STDERR_LINES = 40  # kept from the child, for the reason it gives when it fails
 _RETRY_LOAD_AFTER = 60.0  # seconds before a model that failed to load is tried again
 _MEMORY_MARGIN = 400 * 1024 * 1024  # bytes beyond the file: context, buffers, the process
+VERDICTS_FILE = "local-model-unusable.json"  # in the cache folder: {key: reason}
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,7 @@ class ServerConfig:
     n_ctx: int
     n_batch: int
     chat_format: str | None = None
+    system: str = ""  # the answer prompt's system message: the self-test leaves it cached
 
 
 class ModelServer:
@@ -54,9 +63,19 @@ class ModelServer:
     file is part of starting, and its failure is a reason like any other.
     """
 
-    def __init__(self, model_file: Callable[[], Path], config: ServerConfig):
+    def __init__(
+        self,
+        model_file: Callable[[], Path],
+        config: ServerConfig,
+        verdicts: Path | None = None,
+        script: Path = _SCRIPT,
+    ):
+        """``verdicts``: where to remember a runtime that crashed on this CPU (a JSON file);
+        ``script``: the child's program (a test's may crash on purpose)."""
         self._model_file = model_file
         self.config = config
+        self._verdicts = verdicts
+        self._script = script
         self.key = secrets.token_urlsafe(24)
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
@@ -66,6 +85,10 @@ class ModelServer:
         self._ready = threading.Event()
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         self._failure: tuple[float, str] | None = None  # (when, why) the last start failed
+        self.unusable: str | None = None  # why the model cannot run on this CPU: never retried
+        self._testing = threading.Event()  # the child began its self-test
+        self._built: list[str] = []  # the child's runtime features ("AVX2", …)
+        self._key = ""  # of the runtime, model file and CPU the current child runs
         self._lock = threading.Lock()
         self.starts = 0  # processes started (a restart after a crash counts)
 
@@ -93,6 +116,8 @@ class ModelServer:
         with self._lock:
             self._start_locked()
             proc = self._proc
+        if self.unusable:
+            raise LLMUnavailable(self.unusable)
         if proc is None:
             assert self._failure is not None
             raise LLMUnavailable(self._failure[1])
@@ -132,6 +157,8 @@ class ModelServer:
         self.close()
 
     def _start_locked(self) -> None:
+        if self.unusable:
+            return  # crashed on this CPU: starting it again would crash again
         if self._proc is not None and self._proc.poll() is None:
             return  # running (or loading)
         if self._failure and time.monotonic() - self._failure[0] < _RETRY_LOAD_AFTER:
@@ -146,7 +173,13 @@ class ModelServer:
         except (OSError, RuntimeError) as err:
             self._failure = (time.monotonic(), f"the local model cannot be used: {err}")
             return
+        self._key = _verdict_key(path)
+        if known := _read_verdicts(self._verdicts).get(self._key):
+            self.unusable = known
+            return
         self._ready.clear()
+        self._testing.clear()
+        self._built = []
         self._stderr.clear()
         config = {
             "model": str(path),
@@ -155,6 +188,7 @@ class ModelServer:
             "n_batch": self.config.n_batch,
             "n_threads": self.config.threads,
             "chat_format": self.config.chat_format,
+            "system": self.config.system,
             "fd": self._listener.fileno(),
         }
         # subtle: llama.cpp's OpenMP threads spin while they wait for each other; on cores
@@ -163,7 +197,7 @@ class ModelServer:
         env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "QA_MODEL_SERVER_KEY": self.key}
         self._proc = subprocess.Popen(
             # -P: the script's folder is not put on sys.path (its modules are not libraries)
-            [sys.executable, "-P", str(_SCRIPT), json.dumps(config)],
+            [sys.executable, "-P", str(self._script), json.dumps(config)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -179,7 +213,14 @@ class ModelServer:
         assert proc.stdout is not None
         with proc.stdout:  # closed at EOF: the process has gone
             for line in proc.stdout:
-                if line.strip() == b"ready" and proc is self._proc:
+                said = line.decode(errors="replace").split()
+                if not said or proc is not self._proc:
+                    continue
+                if said[0] == "runtime":
+                    self._built = runtime.features(" ".join(said[1:]))
+                elif said[0] == "self-test":
+                    self._testing.set()
+                elif said[0] == "ready":
                     self._ready.set()
 
     def _watch_stderr(self, proc: subprocess.Popen[bytes]) -> None:
@@ -192,6 +233,8 @@ class ModelServer:
 
     def _died(self, proc: subprocess.Popen[bytes]) -> str:
         code = proc.wait()
+        if self._testing.is_set() and not self._ready.is_set():
+            return self._crashed_on_self_test(proc, code)
         if not self._ready.is_set():  # it never loaded: keep the reason for a while
             reason = f"the local model failed to load ({_last_error(self._stderr, code)})"
             with self._lock:
@@ -199,9 +242,74 @@ class ModelServer:
                     self._failure = (time.monotonic(), reason)
             return reason
         if code < 0:
-            how = "killed, perhaps for lack of memory" if code == -9 else f"signal {-code}"
+            how = "killed, perhaps for lack of memory" if code == -9 else _signal(code)
             return f"the local model's process stopped ({how}); it restarts with the next question"
         return f"the local model's process exited ({_last_error(self._stderr, code)})"
+
+    def _crashed_on_self_test(self, proc: subprocess.Popen[bytes], code: int) -> str:
+        """The runtime cannot run this model on this CPU: say so once and for all."""
+        how = _signal(code) if code < 0 else _last_error(self._stderr, code)
+        cpu = ", ".join(runtime.cpu_flags()) or "unknown"
+        built = ", ".join(self._built) or "unknown"
+        reason = (
+            f"the local model crashed on its start-up test ({how}): llama.cpp as built here does "
+            f"not run on this CPU (its features: {cpu}; the runtime was built for: {built}). "
+            f"Rebuild the runtime with `{runtime.REBUILD_COMMAND}`, or set QA_LOCAL_MODEL=off"
+        )
+        with self._lock:
+            if self._proc is proc:
+                self.unusable = reason
+                _write_verdict(self._verdicts, self._key, reason)
+        return reason
+
+
+def _signal(code: int) -> str:
+    """ "a segmentation fault (SIGSEGV)" for -11: what a user can search for."""
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+    what = {
+        "SIGSEGV": "a segmentation fault",
+        "SIGILL": "an illegal instruction",
+        "SIGBUS": "a bus error",
+        "SIGABRT": "an abort",
+        "SIGFPE": "an arithmetic fault",
+    }
+    return f"{what[name]} ({name})" if name in what else name
+
+
+def _verdict_key(model: Path) -> str:
+    """The runtime, model file and CPU a verdict is about: a change to any undoes it."""
+    try:
+        stat = model.stat()
+        file = f"{model.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    except OSError:
+        file = str(model)
+    return f"{runtime.library_stamp()}|{file}|{','.join(runtime.cpu_flags())}"
+
+
+def _read_verdicts(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: the self-test will tell again
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _write_verdict(path: Path | None, key: str, reason: str) -> None:
+    if path is None:
+        return
+    verdicts = _read_verdicts(path) | {key: reason}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(verdicts, indent=1), encoding="utf-8")
+        temporary.replace(path)
+    except OSError:
+        pass  # remembered in this process only: the next one runs the self-test again
 
 
 def _last_error(lines: collections.deque[str], code: int) -> str:

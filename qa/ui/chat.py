@@ -18,8 +18,16 @@ from ingest.store import IndexMismatchError, IndexNotFoundError
 
 from ..assistant import Assistant, Message
 from ..feedback import FeedbackLog, feedback_case
-from ..types import Answer, Status
-from .render import Turn, answer_html, error_html, pending_html, question_html, sources_html
+from ..types import Answer, Retrieved, Status
+from .render import (
+    Turn,
+    answer_html,
+    error_html,
+    found_html,
+    pending_html,
+    question_html,
+    sources_html,
+)
 
 ChatMessages = list[dict[str, str]]
 
@@ -108,6 +116,10 @@ def respond(
                     break
                 if isinstance(part, Answer):
                     turn.answer = part
+                    continue
+                if isinstance(part, Retrieved):  # the sources panel shows them at once
+                    found = found_html(turns, turn.question, part.passages)
+                    yield messages(turns, (turn.question, shown, "")), found, skip, skip, skip
                     continue
                 if isinstance(part, Status):
                     pending = (turn.question, shown, part.text)

@@ -16,10 +16,8 @@ from dataclasses import dataclass
 
 from ingest.manage import Listing
 from ingest.pipeline import Report
-from ingest.text import sentence_spans
 
 from ..assistant import Message
-from ..claims import sentence_text
 from ..types import Answer, Citation, Passage
 
 CONTEXT_CHARS = 280  # of surrounding text shown on each side of a quote
@@ -92,24 +90,23 @@ def _squash(text: str) -> str:
 
 
 def _marked_text(turn: int, answer: Answer) -> tuple[str, list[str]]:
-    """The answer's HTML, and the unsupported sentences it could not find to mark."""
+    """The answer's HTML, and the unsupported sentences it could not find to mark (the
+    answer holds each verbatim, without markers, in order)."""
     text = answer.text
-    unsupported = set(answer.unsupported)
-    found: set[str] = set()
-    out, pos = [], 0
-    for a, b in sentence_spans(text):
-        words = sentence_text(text, a, b)
-        if words not in unsupported:
+    out, pos, missing = [], 0, []
+    for said in answer.unsupported:
+        at = text.find(said, pos)
+        if at < 0:
+            missing.append(said)
             continue
-        found.add(words)
-        out.append(_linked(turn, text[pos:a], answer.citations))
+        out.append(_linked(turn, text[pos:at], answer.citations))
         out.append(
             '<span class="qa-unsupported" title="No cited passage supports this sentence">'
-            f"⚠️ {_linked(turn, text[a:b], answer.citations)}</span>"
+            f"⚠️ {esc(said)}</span>"
         )
-        pos = b
+        pos = at + len(said)
     out.append(_linked(turn, text[pos:], answer.citations))
-    return "".join(out), [s for s in answer.unsupported if s not in found]
+    return "".join(out), missing
 
 
 def _linked(turn: int, text: str, citations: Sequence[Citation]) -> str:
@@ -171,6 +168,31 @@ def sources_html(turns: Sequence[Turn]) -> str:
             "links to its card.</p></div>"
         )
     return '<div class="qa-sources">' + "".join(groups) + "</div>"
+
+
+def found_html(turns: Sequence[Turn], question: str, passages: Sequence[Passage]) -> str:
+    """The source panel while an answer is being written: the passages it draws on first
+    (the answer's own cards replace them), then the earlier answers' cards."""
+    cards = "".join(
+        f'<article class="qa-source qa-found"><header><span class="qa-doc">{esc(p.title)}'
+        f'</span></header><p class="qa-where">{esc(p.source)}'
+        f"{f' · p. {p.page}' if p.page is not None else ''}</p>"
+        f'<p class="qa-context">{esc(_clipped(p.text))}</p></article>'
+        for p in passages
+    )
+    found = (
+        f'<section class="qa-sources-of qa-pending"><h3 class="qa-sources-question">'
+        f'{esc(question)}</h3><p class="qa-notice">Found {len(passages)} passages; the '
+        f"answer is being written from them.</p>{cards}</section>"
+    )
+    earlier = sources_html(turns)
+    if "qa-empty" in earlier:
+        return f'<div class="qa-sources">{found}</div>'
+    return earlier.replace('<div class="qa-sources">', f'<div class="qa-sources">{found}', 1)
+
+
+def _clipped(text: str, chars: int = 400) -> str:
+    return text if len(text) <= chars else text[: chars - 1].rstrip() + "…"
 
 
 def _card(turn: int, c: Citation, passages: Sequence[Passage]) -> str:
