@@ -189,11 +189,14 @@ def table(points: list[dict[str, Any]]) -> str:
     ]
     for p in points:
         change = f"{p['add_ms']:.0f} / {p['delete_ms']:.0f}" if "add_ms" in p else "–"
+        floor = (  # older runs timed no floor
+            f" ({p['floor_p50_ms']:.0f} / {p['floor_p95_ms']:.0f})" if "floor_p50_ms" in p else ""
+        )
         rows.append(
             f"| {p['label']} | {p['chunks']:,} | {p['beyond_model_mb']:.0f} "
             f"({p['anon_mb']:.0f} / {p['file_mb']:.0f}) | {p['peak_mb']:.0f} "
-            f"| {p['first_retrieve_s']:.2f} | {p['p50_ms']:.0f} / {p['p95_ms']:.0f} "
-            f"({p.get('floor_p50_ms', 0):.0f} / {p.get('floor_p95_ms', 0):.0f}) | {change} |"
+            f"| {p['first_retrieve_s']:.2f} | {p['p50_ms']:.0f} / {p['p95_ms']:.0f}{floor} "
+            f"| {change} |"
         )
     return "\n".join(rows)
 
