@@ -8,15 +8,13 @@ timed is everything but the embedding model, which a new document pays for its o
 whatever the index. Then, ``--repeats`` times each:
 
 - add: a new ``Index`` stores one held-out article's chunks with their vectors (``Index.put``,
-  what ``ingest.ingest`` does after embedding) and closes, which brings the saved search index
-  up to date (as a ``python -m ingest`` run does: a delta appended, nothing loaded);
-- reader: an ``Index`` that holds the search index in memory (a running chat) catches up with
-  that change on its next search;
+  what ``ingest.ingest`` does after embedding) and closes, which brings the search index on
+  disk up to date (as a ``python -m ingest`` run does: a segment of its own chunks);
+- reader: an ``Index`` that has the search index open (a running chat) opens the changed
+  state on its next search;
 - delete: a new ``Index`` deletes that document and closes; then the reader again;
-- add again, when the saved index already holds ``MAX_DELTAS`` deltas: the writer then loads
-  it, takes its change in and saves it whole (``ingest/search_delta.py``);
-- and loading the saved search index from disk (a new process's first search), and
-  ``qa.retrieve`` p50 over dev questions.
+- and opening the saved search index (a new process's first search), and ``qa.retrieve`` p50
+  over dev questions.
 
 Prints medians in milliseconds. The same script runs against an older checkout of the code
 (run it from that checkout with ``python -m bench.index_update``) for the before figures.
@@ -59,13 +57,6 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def _put(settings: Any, embeddings: Any, doc: list[Any], rng: np.random.Generator) -> None:
-    from ingest.store import Index
-
-    with Index(settings, embeddings) as writer:
-        writer.put(doc, _unit(rng, len(doc)))
-
-
 def _timed(fn: Any) -> float:
     started = time.perf_counter()
     fn()
@@ -76,7 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     import ingest  # first: keeps Chroma's telemetry off
 
     from ingest.embeddings import SentenceTransformerEmbeddings  # isort: skip
-    from ingest import search_delta
     from ingest.store import Index, StoredChunk
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -132,16 +122,6 @@ def main(argv: list[str] | None = None) -> None:
         times["delete"].append(_timed(delete))
         times["read_delete"].append(_timed(reader.search_index))
         assert len(reader.search_index()) == made
-    # A writer that finds MAX_DELTAS deltas loads the index, takes its change in and saves it
-    # whole (compaction): what one change in MAX_DELTAS costs when no process loads between.
-    compacting = []
-    limit = search_delta.MAX_DELTAS
-    for doc in held[: args.repeats]:
-        search_delta.MAX_DELTAS = 0
-        compacting.append(_timed(lambda doc=doc: _put(settings, embeddings, doc, rng)))
-        search_delta.MAX_DELTAS = limit
-        with Index(settings, embeddings) as writer:
-            writer.delete_document(doc[0].metadata["source"])
     loads = [load] + [_timed(lambda: Index(settings, embeddings).search_index()) for _ in range(2)]
 
     from qa import Assistant, Settings
@@ -158,11 +138,10 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"index of {made} chunks; documents added and deleted: {sizes} chunks")
     print(f"add one document (Index.put + close), beyond embedding: {med(times['add'])}")
-    print(f"a reader catches up with the addition (next search): {med(times['read_add'])}")
+    print(f"a reader opens the state after the addition (next search): {med(times['read_add'])}")
     print(f"delete one document (delete_document + close): {med(times['delete'])}")
-    print(f"a reader catches up with the deletion (next search): {med(times['read_delete'])}")
-    print(f"add one document when the writer compacts the deltas: {med(compacting)}")
-    print(f"load the saved search index (a new process's first search): {med(loads)}")
+    print(f"a reader opens the state after the deletion (next search): {med(times['read_delete'])}")
+    print(f"open the saved search index (a new process's first search): {med(loads)}")
     print(f"qa.retrieve k=10, p50 over {len(retrieve)} dev questions: {med(retrieve)}")
     folder = work / "index" / "search-documents"
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6

@@ -1,160 +1,162 @@
-"""BM25 that can grow: term counts kept per chunk, statistics taken at query time.
+"""BM25 that can grow, read from disk: term counts kept per chunk, statistics taken at query time.
 
 bm25s bakes each chunk's score for each term into its index, and those scores depend on the
 number of chunks, the average chunk length and each term's document frequency: one new chunk
 changes them all, so a bm25s index can only be rebuilt. Here each segment of chunks keeps its
-raw term counts, term-major (the chunks holding a term, and how often), and the lengths of its
-chunks; a query computes idf and the length norm from the statistics of the chunks alive now.
-The scores are bm25s's ("lucene" variant, k1 = 1.5, b = 0.75, a query word counted as often as
-it occurs), whatever the segments: equal to those of one index built from scratch.
+raw term counts, term-major (the chunks holding a term, and how often); a query computes idf
+and the length norm from the statistics of the chunks alive now. The scores are bm25s's
+("lucene" variant, k1 = 1.5, b = 0.75, a query word counted as often as it occurs), whatever
+the segments: equal to those of one index built from scratch.
 
-Terms are numbered by a vocabulary shared by every segment and only ever appended to, so
-segments merge without renumbering terms.
+A term is known by a 64-bit key, a hash of its text (a word pair's, of its two words' keys),
+so a segment needs no shared vocabulary: its sorted keys are its dictionary, and a search
+finds a term's postings by binary search in arrays it maps from disk, reading only the pages
+it touches. Two terms of one key would share postings; with 64 bits that takes some 4 billion
+distinct terms to become likely. Not handled: a segment whose arrays do not fit in memory
+while it is written (one at most ``search_files.MAX_SEGMENT`` chunks).
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 K1 = 1.5  # bm25s's defaults, with which the retrieval weights were tuned
 B = 0.75
+KINDS = ("words", "pairs")
+_ARRAYS = ("keys", "indptr", "rows", "counts")
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
 
-class Vocabulary:
-    """Term -> number, append-only."""
+def term_keys(terms: Iterable[str]) -> np.ndarray:
+    """Each term's 64-bit key (uint64)."""
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            for t in terms
+        ),
+        np.uint64,
+    )
 
-    def __init__(self, terms: Iterable[str] = ()):
-        self.terms: list[str] = list(terms)
-        self.number: dict[str, int] = {t: n for n, t in enumerate(self.terms)}
-        self._lock = threading.Lock()  # indexes made in two threads number terms here
 
-    def __len__(self) -> int:
-        return len(self.terms)
-
-    def numbers(self, tokens: Sequence[str]) -> list[int]:
-        """The tokens' numbers, giving new terms the next ones."""
-        out = []
-        with self._lock:
-            for t in tokens:
-                n = self.number.get(t)
-                if n is None:
-                    n = self.number[t] = len(self.terms)
-                    self.terms.append(t)
-                out.append(n)
-        return out
+def pair_keys(word_keys: np.ndarray) -> np.ndarray:
+    """The keys of a chunk's adjacent word pairs, from its words' keys in text order (one
+    fewer): splitmix64 of (first * golden ratio + second), so order counts."""
+    if len(word_keys) < 2:
+        return np.zeros(0, np.uint64)
+    with np.errstate(over="ignore"):
+        z = word_keys[:-1] * _MIX[0] + word_keys[1:]
+        z = (z ^ (z >> np.uint64(30))) * _MIX[1]
+        z = (z ^ (z >> np.uint64(27))) * _MIX[2]
+        return z ^ (z >> np.uint64(31))
 
 
 @dataclass(frozen=True)
 class Postings:
-    """One kind of term over one segment's rows: the rows holding term t are
-    ``rows[indptr[t]:indptr[t + 1]]`` (ascending), ``counts`` how often; terms numbered past
-    the end of ``indptr`` occur in no row."""
+    """One kind of term over one segment's rows: the rows holding the term of key
+    ``keys[i]`` are ``rows[indptr[i]:indptr[i + 1]]``, ``counts`` how often."""
 
+    keys: np.ndarray  # uint64, sorted, unique
     indptr: np.ndarray  # int64, (terms + 1)
     rows: np.ndarray  # int32
     counts: np.ndarray  # int32
-    lengths: np.ndarray  # int32, row -> number of terms (with repeats)
 
     @classmethod
-    def build(cls, docs: Sequence[Sequence[int]]) -> Postings:
-        """From each row's term numbers, in any order, repeats counted."""
-        lengths = np.fromiter((len(d) for d in docs), np.int32, len(docs))
-        terms = np.fromiter(itertools.chain.from_iterable(docs), np.int64, int(lengths.sum()))
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        n = max(len(docs), 1)
-        keys, counts = np.unique(terms * n + rows, return_counts=True)  # by term, then row
-        key_terms = keys // n
-        width = int(key_terms[-1]) + 1 if len(keys) else 0
-        indptr = np.zeros(width + 1, np.int64)
-        np.cumsum(np.bincount(key_terms, minlength=width), out=indptr[1:])
-        return cls(indptr, (keys % n).astype(np.int32), counts.astype(np.int32), lengths)
+    def build(cls, docs: Sequence[np.ndarray]) -> Postings:
+        """From each row's term keys, in any order, repeats counted."""
+        lengths = np.fromiter((len(d) for d in docs), np.int64, len(docs))
+        keys = np.concatenate([*docs, np.zeros(0, np.uint64)])
+        rows = np.repeat(np.arange(len(docs), dtype=np.int32), lengths)
+        return cls.of_entries(keys, rows, np.ones(len(keys), np.int32))
 
-    def of(self, term: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, counts) of one term."""
-        if term + 1 >= len(self.indptr):
+    @classmethod
+    def of_entries(cls, keys: np.ndarray, rows: np.ndarray, counts: np.ndarray) -> Postings:
+        """From (key, row, count) entries, a (key, row) pair possibly repeated (counts add)."""
+        order = np.lexsort((rows, keys))  # by key, then row
+        keys, rows, counts = keys[order], rows[order], counts[order]
+        new = np.ones(len(keys), bool)
+        new[1:] = (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])
+        starts = np.flatnonzero(new)
+        counts = np.add.reduceat(counts, starts) if len(starts) else counts[:0]
+        keys, rows = keys[starts], rows[starts]
+        first = np.ones(len(keys), bool)
+        first[1:] = keys[1:] != keys[:-1]
+        indptr = np.append(np.flatnonzero(first), len(keys)).astype(np.int64)
+        return cls(keys[first], indptr, rows.astype(np.int32), counts.astype(np.int32))
+
+    def of(self, key: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, counts) of one term; empty when the segment lacks it."""
+        i = int(np.searchsorted(self.keys, key))
+        if i == len(self.keys) or self.keys[i] != key:
             return self.rows[:0], self.counts[:0]
-        start, end = self.indptr[term], self.indptr[term + 1]
+        start, end = int(self.indptr[i]), int(self.indptr[i + 1])
         return self.rows[start:end], self.counts[start:end]
 
-    def renumbered(self, numbers: np.ndarray) -> Postings:
-        """The same postings with term t numbered ``numbers[t]`` (a delta's own term list
-        taken into the shared vocabulary)."""
-        local = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
-        terms = numbers.astype(np.int64)[local]
-        order = np.argsort(terms, kind="stable")  # rows stay ascending within a term
-        width = int(terms.max()) + 1 if len(terms) else 0
-        indptr = np.zeros(width + 1, np.int64)
-        np.cumsum(np.bincount(terms, minlength=width), out=indptr[1:])
-        return Postings(indptr, self.rows[order], self.counts[order], self.lengths)
+    def entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (key, row, count), term by term."""
+        keys = np.repeat(np.asarray(self.keys), np.diff(self.indptr))
+        return keys, np.asarray(self.rows), np.asarray(self.counts)
 
-    @staticmethod
-    def merge(parts: Sequence[tuple[Postings, np.ndarray]]) -> Postings:
-        """The kept rows of each part, in order, as one: no sorting, since every part lists
-        its entries term by term already and a later part's rows come after an earlier's."""
-        width = max(len(p.indptr) for p, _ in parts) - 1
-        entries = []
-        first_row = 0
-        for p, keep in parts:
-            terms = np.repeat(np.arange(len(p.indptr) - 1, dtype=np.int64), np.diff(p.indptr))
-            live = keep[p.rows]
-            renumbered = np.cumsum(keep, dtype=np.int64) - 1 + first_row
-            entries.append((terms[live], renumbered[p.rows[live]], p.counts[live]))
-            first_row += int(keep.sum())
-        per_part = [np.bincount(t, minlength=width) for t, _, _ in entries]
-        indptr = np.zeros(width + 1, np.int64)
-        np.cumsum(np.sum(per_part, axis=0), out=indptr[1:])
-        total = int(indptr[-1])
-        rows, counts = np.empty(total, np.int32), np.empty(total, np.int32)
-        before = np.zeros(width, np.int64)  # entries of earlier parts, per term
-        for (terms, part_rows, part_counts), n in zip(entries, per_part, strict=True):
-            starts = np.zeros(width, np.int64)
-            np.cumsum(n[:-1], out=starts[1:])
-            dest = indptr[terms] + before[terms] + np.arange(len(terms)) - starts[terms]
-            rows[dest], counts[dest] = part_rows, part_counts
-            before += n
-        lengths = np.concatenate([p.lengths[keep] for p, keep in parts])
-        return Postings(indptr, rows, counts, lengths)
+    def save(self, folder: Path, kind: str) -> None:
+        for name in _ARRAYS:
+            np.save(folder / f"{kind}.{name}.npy", getattr(self, name), allow_pickle=False)
+
+    @classmethod
+    def open(cls, folder: Path, kind: str) -> Postings:
+        """The saved arrays, mapped (read as they are used)."""
+        return cls(*(mapped(folder / f"{kind}.{a}.npy") for a in _ARRAYS))
 
 
-def bm25(
-    term_numbers: Sequence[int],
-    parts: Sequence[tuple[Postings, np.ndarray]],
-    size: int,
-    total_length: int,
-) -> np.ndarray:
-    """BM25 of every chunk (``size`` of them) for the terms, float64.
+def mapped(path: Path) -> np.ndarray:
+    """A saved array, mapped from its file: pages are read as they are used, and shared with
+    every process that maps the file. (A plain array over the map: numpy's memmap class costs
+    a few microseconds on every slice.)"""
+    return np.asarray(np.load(path, mmap_mode="r"))
 
-    ``parts`` are the segments' postings with their row -> position arrays (-1: a deleted
-    row). A chunk's score adds its terms' parts in query order, so it is the same number
-    whatever segment holds the chunk and wherever."""
-    if not size:
-        return np.zeros(0)
-    average = total_length / size
-    positions: list[np.ndarray] = []
-    values: list[np.ndarray] = []
-    for term in term_numbers:
-        where, counts, lengths = [], [], []
-        for postings, position in parts:
-            rows, tf = postings.of(term)
-            if len(rows):
-                at = position[rows]
-                live = at >= 0
-                where.append(at[live])
-                counts.append(tf[live])
-                lengths.append(postings.lengths[rows[live]])
-        df = sum(len(w) for w in where)
-        if not df:
-            continue
-        idf = np.log(1 + (size - df + 0.5) / (df + 0.5))
-        tf64 = np.concatenate(counts).astype(np.float64)
-        dl = np.concatenate(lengths)
-        positions.append(np.concatenate(where))
-        values.append(idf * tf64 / (tf64 + K1 * (1 - B + B * dl / average)))
-    if not positions:
-        return np.zeros(size)
-    return np.bincount(np.concatenate(positions), np.concatenate(values), minlength=size)
+
+@dataclass(frozen=True)
+class Part:
+    """What BM25 needs of one segment: its postings of one kind, where its rows are among all
+    (``offset`` + row), which are deleted, and each row's length norm,
+    ``K1 * (1 - B + B * length / average length)`` (float32)."""
+
+    postings: Postings
+    offset: int
+    dead: np.ndarray  # row -> deleted (bool)
+    any_dead: bool
+    norm: np.ndarray  # row -> length norm
+
+
+def length_norm(lengths: np.ndarray, average: float) -> np.ndarray:
+    """Each row's length norm (see ``Part``), float32."""
+    scale = np.float32(K1 * B / average) if average else np.float32(0)
+    return np.asarray(lengths, np.float32) * scale + np.float32(K1 * (1 - B))
+
+
+# One term's part of the BM25 score, segment by segment: (offset, rows, values) of the live
+# chunks holding it.
+Contribution = list[tuple[int, np.ndarray, np.ndarray]]
+
+
+def contributions(key: np.uint64, parts: Sequence[Part], size: int) -> Contribution:
+    """One query term's part of the BM25 score of every live chunk holding it (``size`` live
+    chunks in all): idf * tf / (tf + norm), float32."""
+    found = []
+    for p in parts:
+        rows, tf = p.postings.of(key)
+        if len(rows):
+            if p.any_dead:
+                live = ~p.dead[rows]
+                rows, tf = rows[live], tf[live]
+            found.append((p, rows, tf))
+    df = sum(len(rows) for _, rows, _ in found)
+    idf = np.float32(np.log(1 + (size - df + 0.5) / (df + 0.5)))
+    out = []
+    for p, rows, tf in found:
+        tf32 = tf.astype(np.float32)
+        out.append((p.offset, rows, idf * tf32 / (tf32 + p.norm[rows])))
+    return out

@@ -1,20 +1,20 @@
 """The search index on disk, written change by change.
 
     search-<collection>/
-      state.json          what the index is: stamp, change-log position, segments, dead rows
-      words-<id>.terms    the vocabularies, one term a line, only ever appended to
-      pairs-<id>.terms
-      seg-<id>/           one segment, written once: chunks.json (ids, sources, publishers,
-                          days), vectors.npy, words.npz, pairs.npz (postings); a delta's
-                          (``ingest/search_delta.py``) also its own terms.json
-      .lock               saving is exclusive, loading shared (flock)
+      state.json   what the index is: stamp, change-log position, collection, vector size,
+                   its segments and their deleted rows
+      seg-<id>/    one segment (``ingest/search_segment.py``), written once
+      .lock        changing is exclusive, opening shared (flock)
 
-A save writes only what the folder lacks: the new segments and the new terms, then
-``state.json`` whole, swapped in by rename. The state file names everything that belongs to the
-index (term files with their length at that state), so a save cut short anywhere (kill -9)
-leaves the previous state intact: extra bytes at the end of a term file and unnamed segment
-folders are ignored, and cleared by the next save. A save builds on the state it was loaded
-from; when another process has saved since, this one leaves the folder to it.
+Whoever finds the index behind the collection brings it up to date on disk, under the lock: a
+writer as it closes (``python -m ingest``, an upload, a deletion), a reader as it searches;
+the next process to open it finds it current. A change writes the chunks logged since the
+state's position as a new segment, marks the rows they replace or delete dead, merges small
+segments (so a few segments of falling size hold everything, and a chunk is rewritten only a
+logarithmic number of times), and swaps in ``state.json`` whole by rename. So a change cut
+short anywhere (kill -9) leaves the previous state intact: segment folders it does not name
+are ignored, and cleared by the next change. An index of another collection, of an earlier
+format, or behind the log's floor is rebuilt from the collection.
 """
 
 from __future__ import annotations
@@ -24,54 +24,48 @@ import fcntl
 import json
 import os
 import shutil
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import search_delta as delta
-from .postings import Postings, Vocabulary
-from .search_index import Saved, SearchIndex, Segment, _merge, _merged, _Rows
+from .search_index import SearchIndex
+from .search_segment import Segment, merge, open_segment, unit_rows, write_chunks
 
 STATE = "state.json"
 _LOCK = ".lock"
-# Format 3 adds deltas (``ingest/search_delta.py``), which a reader of format 2 would misread;
-# format 1 (a bm25s index and vectors.npy, rebuilt whole) is read as no index.
-FORMAT = 3
-_READ = (2, FORMAT)
-_KINDS = ("words", "pairs")
-POSTINGS = ("indptr", "rows", "counts", "lengths")
-_LOCK_WAIT = 30.0
+# Format 4: segments mapped from disk, terms by key. 3 and earlier (a shared vocabulary,
+# deltas) are read as no index, and rebuilt.
+FORMAT = 4
+MAX_SEGMENT = 100_000  # chunks: no merge makes a larger segment (a merge holds it in memory)
+_MERGE_RATIO = 1.0  # a segment merges into the one before while that one is no larger
+
+# (ids, texts, metadatas, vectors or None): stored chunks, as fetched from Chroma
+Page = tuple[list[str], list[str], list[dict[str, Any]], Any]
+# log position -> (ids changed since, the stored chunks among them)
+Changes = Callable[[int], tuple[set[str], Page]]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The collection as the index must follow it."""
+
+    stamp: str  # its change stamp
+    seq: int  # the log position up to which every change has landed
+    floor: int  # log entries up to here are forgotten: an index behind them is rebuilt
+    collection: str  # the Chroma collection's id
+    vectors: bool  # keep the vectors (embedded mode)
 
 
 @contextlib.contextmanager
-def _locked(folder: Path, exclusive: bool) -> Iterator[bool]:
-    """Hold the folder's lock: True, or False when no exclusive lock came within
-    ``_LOCK_WAIT`` seconds (a load holds it a second or two at 100k chunks)."""
+def _locked(folder: Path, exclusive: bool) -> Iterator[None]:
+    fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:  # a read-only folder: nothing can change it either
-        yield not exclusive
-        return
-    try:
-        if not exclusive:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            yield True
-            return
-        deadline = time.monotonic() + _LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    yield False
-                    return
-                time.sleep(0.05)
-        yield True
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
     finally:
         os.close(fd)  # releases the lock
 
@@ -81,218 +75,200 @@ def _read_state(folder: Path) -> dict[str, Any] | None:
         state = json.loads((folder / STATE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) and state.get("format") in _READ else None
+    return state if isinstance(state, dict) and state.get("format") == FORMAT else None
 
 
-def save(index: SearchIndex, folder: Path) -> bool:
-    folder.mkdir(parents=True, exist_ok=True)
-    with _locked(folder, exclusive=True) as got:
-        if not got:
-            return False
-        state = _read_state(folder)
-        ours = index.saved is not None and state is not None
-        if ours and state["token"] != index.saved.token:  # type: ignore[union-attr,index]
-            return False  # another process saved since: its state stands
-        # Not ours: made from scratch, or the folder holds no index: write it all anew.
-        terms = dict(index.saved.terms) if ours else {}  # type: ignore[union-attr]
-        for kind in _KINDS:
-            terms[kind] = _save_terms(folder, kind, index.vocabularies[kind], terms.get(kind))
-        segments = list(index.segments)
-        entries = []
-        for n, (segment, start) in enumerate(zip(segments, index.offsets(), strict=True)):
-            if not (ours and segment.name):
-                if segment.dead.any():  # written without its dead rows
-                    segment = _merge([segment])
-                segment = segments[n] = _save_segment(folder, index, segment, start)
-            entries.append(
-                {
-                    "name": segment.name,
-                    "rows": len(segment.dead),
-                    "dead": np.flatnonzero(segment.dead).tolist(),
-                }
-            )
-        token = uuid.uuid4().hex
-        new_state = {
-            "format": FORMAT,
-            "token": token,
-            "stamp": index.stamp,
-            "seq": index.seq,
-            "collection": index.collection,
-            "dimension": int(index.vectors.shape[1]),
-            "terms": {k: list(v) for k, v in terms.items()},
-            "segments": entries,
-        }
-        tmp = folder / f".state-{token}.tmp"
-        tmp.write_text(json.dumps(new_state), encoding="utf-8")
-        os.replace(tmp, folder / STATE)
-        index.relayout(segments)
-        index.saved = Saved(token, terms)
-        keep = {STATE, _LOCK, *(e["name"] for e in entries), *(t[0] for t in terms.values())}
-        for path in folder.iterdir():
-            if path.name not in keep:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-        return True
-
-
-def _save_terms(
-    folder: Path, kind: str, vocabulary: Vocabulary, saved: tuple[str, int, int] | None
-) -> tuple[str, int, int]:
-    """Append the terms the file lacks (after cutting what a broken save left at its end)."""
-    if saved is None:
-        name, count, size = f"{kind}-{uuid.uuid4().hex[:12]}.terms", 0, 0
-        (folder / name).write_bytes(b"")
-    else:
-        name, count, size = saved
-    new = "".join(f"{t}\n" for t in vocabulary.terms[count:]).encode()
-    with open(folder / name, "r+b") as f:
-        f.truncate(size)
-        f.seek(size)
-        f.write(new)
-    return name, len(vocabulary), size + len(new)
-
-
-def _save_segment(folder: Path, index: SearchIndex, segment: Segment, start: int) -> Segment:
-    name = f"seg-{uuid.uuid4().hex[:12]}"
-    tmp = folder / f".{name}.tmp"
-    tmp.mkdir()
-    end = start + len(segment.dead)
-    chunks = {
-        "ids": index.ids[start:end],
-        "sources": [str(s) for s in index.sources[start:end]],
-        "publishers": [str(p) for p in index.publishers[start:end]],
-        "days": [int(d) for d in index.days[start:end]],
-    }
-    (tmp / "chunks.json").write_text(json.dumps(chunks), encoding="utf-8")
-    np.save(tmp / "vectors.npy", index.vectors[start:end], allow_pickle=False)
-    for kind in _KINDS:
-        postings = getattr(segment, kind)
-        np.savez(tmp / f"{kind}.npz", **{a: getattr(postings, a) for a in POSTINGS})
-    os.replace(tmp, folder / name)
-    return Segment(segment.words, segment.pairs, segment.dead, name)
-
-
-def load(folder: Path) -> SearchIndex | None:
+def open_index(folder: Path) -> SearchIndex | None:
+    """The saved index, or None when there is none (or only part of one)."""
     if not (folder / STATE).is_file():
         return None
-    with _locked(folder, exclusive=False):
+    with _locked(folder, exclusive=False):  # its segments are not removed while mapped
         state = _read_state(folder)
-        if state is None:
-            return None
-        try:
-            return _load(folder, state)
-        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError):
-            return None  # EOFError: a truncated .npy; the others: parts that do not fit
+        return _opened(folder, state) if state is not None else None
 
 
-def _load(folder: Path, state: dict[str, Any]) -> SearchIndex | None:
-    vocabularies, terms = {}, {}
-    for kind in _KINDS:
-        name, count, size = state["terms"][kind]
-        with open(folder / name, "rb") as f:
-            text = f.read(size).decode()
-        lines = text.split("\n")
-        if len(lines) != count + 1 or lines[-1]:
-            return None
-        vocabularies[kind] = Vocabulary(lines[:-1])
-        terms[kind] = (str(name), int(count), int(size))
-    dimension = int(state["dimension"])
-    entries = state["segments"]
-    columns = _columns(folder, entries)
-    if columns is None:
+def _opened(folder: Path, state: dict[str, Any]) -> SearchIndex | None:
+    try:
+        dimension = int(state["dimension"])
+        segments, dead = [], []
+        for entry in state["segments"]:
+            segment = open_segment(folder, entry["name"], dimension)
+            rows = np.zeros(len(segment), bool)
+            rows[np.asarray(entry["dead"], dtype=np.int64)] = True
+            segments.append(segment)
+            dead.append(rows)
+        return SearchIndex(
+            segments,
+            dead,
+            stamp=str(state["stamp"]),
+            seq=int(state["seq"]),
+            collection=str(state["collection"]),
+            dimension=dimension,
+            vectors=bool(state["vectors"]),
+            token=str(state["token"]),
+        )
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError):
+        return None  # EOFError: a truncated .npy; the others: parts that do not fit
+
+
+def update(
+    folder: Path,
+    target: Target,
+    changes: Changes,
+    everything: Callable[[], Iterable[Page]],
+    *,
+    rebuild: bool = False,
+) -> tuple[SearchIndex, bool]:
+    """The index in ``folder`` brought to ``target`` on disk (or ``rebuild`` whole), and
+    opened; with whether it was rebuilt. ``changes`` fetches what changed after a log
+    position, ``everything`` the whole collection page by page."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder, exclusive=True):
+        state = _read_state(folder)
+        current = _opened(folder, state) if state is not None else None
+        if current is not None and current.stamp == target.stamp and not rebuild:
+            return current, False
+        parts = None
+        if current is not None and not rebuild:
+            parts = _caught_up(folder, current, target, changes)
+        rebuilt = parts is None
+        if parts is None:
+            parts = _rebuilt(folder, target, everything())
+        dimension = next((s.vectors.shape[1] for s, _ in parts if s.vectors is not None), 0)
+        new_state = {
+            "format": FORMAT,
+            "token": uuid.uuid4().hex,
+            "stamp": target.stamp,
+            "seq": target.seq,
+            "collection": target.collection,
+            "vectors": target.vectors,
+            "dimension": dimension if target.vectors else 0,
+            "segments": [{"name": s.name, "dead": np.flatnonzero(d).tolist()} for s, d in parts],
+        }
+        tmp = folder / f".state-{new_state['token']}.tmp"
+        tmp.write_text(json.dumps(new_state), encoding="utf-8")
+        os.replace(tmp, folder / STATE)
+        _clear(folder, {STATE, _LOCK, *(s.name for s, _ in parts)})
+        opened = _opened(folder, new_state)
+        if opened is None:
+            raise OSError(f"the search index in {folder} could not be read back")
+        return opened, rebuilt
+
+
+def _caught_up(
+    folder: Path, current: SearchIndex, target: Target, changes: Changes
+) -> list[tuple[Segment, np.ndarray]] | None:
+    """The segments of ``current`` with the changes logged since it applied; None when it
+    cannot follow the log (another collection, behind the floor, a log begun anew, another
+    vector size)."""
+    if (
+        current.collection != target.collection
+        or not target.floor <= current.seq <= target.seq
+        or current.vectors != target.vectors
+    ):
         return None
-    chunks, deads = columns
-    live = sum(len(d) - int(np.count_nonzero(d)) for d in deads)
-    matrix = np.empty((live + live // 4, dimension), np.float32)  # room to grow
-    filled = 0
-    ids: list[str] = []
-    kept: dict[str, list[Any]] = {"sources": [], "publishers": [], "days": []}
-    segments = []
-    for entry, rows_of, dead in zip(entries, chunks, deads, strict=True):
-        rows = len(dead)
-        if not rows:
-            continue  # a delta that only deletes
-        seg = folder / entry["name"]
-        alive = ~dead
-        vectors = np.load(seg / "vectors.npy", allow_pickle=False)
-        if vectors.shape != (rows, dimension):
-            return None
-        own = delta.own_terms(seg) if delta.is_delta(entry) else None
-        kinds = {}
-        for kind in _KINDS:
-            with np.load(seg / f"{kind}.npz", allow_pickle=False) as z:
-                postings = Postings(*(z[a] for a in POSTINGS))
-            width = len(vocabularies[kind]) if own is None else len(own[kind])
-            if not _fits(postings, rows, width):
-                return None
-            if own is not None:
-                numbers = vocabularies[kind].numbers(own[kind])
-                postings = postings.renumbered(np.asarray(numbers, dtype=np.int64))
-            kinds[kind] = postings
-        # A delta is written again as an ordinary segment by the next save (compaction).
-        name = "" if own is not None else str(entry["name"])
-        segments.append(Segment(kinds["words"], kinds["pairs"], dead, name))
-        ids += [i for i, a in zip(rows_of["ids"], alive, strict=True) if a]
-        for key, values in kept.items():
-            values += [v for v, a in zip(rows_of[key], alive, strict=True) if a]
-        n = int(np.count_nonzero(alive))
-        np.compress(alive, vectors, axis=0, out=matrix[filled : filled + n])
-        filled += n
-    if any(not s.name for s in segments):
-        segments = _merged(segments)  # deltas: small segments merge as changes do
-    return SearchIndex(
-        str(state["stamp"]),
-        ids,
-        np.array(kept["sources"], dtype=object),
-        np.array(kept["publishers"], dtype=object),
-        np.array(kept["days"], dtype=np.int64),
-        _Rows(matrix, filled),
-        segments,
-        vocabularies,
-        seq=int(state["seq"]),
-        collection=str(state["collection"]),
-        saved=Saved(str(state["token"]), terms),
-    )
+    touched, (ids, texts, metas, vectors) = changes(current.seq)
+    dead = [d.copy() for d in current.dead]
+    gone = np.array([i.encode() for i in touched], dtype=bytes) if touched else np.zeros(0, "S1")
+    for s, d in zip(current.segments, dead, strict=True):
+        rows = s.rows_of(gone)
+        d[rows[rows >= 0]] = True
+    parts = list(zip(current.segments, dead, strict=True))
+    if ids:
+        unit = _rows(vectors, target)
+        if unit is not None and current.dimension and unit.shape[1] != current.dimension:
+            return None  # vectors of another size: a new model
+        new = open_segment(folder, write_chunks(folder, ids, texts, metas, unit), _dim(unit))
+        parts.append((new, np.zeros(len(new), bool)))
+    return _merged(folder, parts, {s.name for s in current.segments})
 
 
-def _columns(
-    folder: Path, entries: list[dict[str, Any]]
-) -> tuple[list[dict[str, list[Any]]], list[np.ndarray]] | None:
-    """Each entry's chunk columns and dead rows, a delta's drop list applied to the entries
-    before it (by chunk id: its writer did not know where they were)."""
-    located = any(delta.is_delta(e) for e in entries)
-    where: dict[str, tuple[int, int]] = {}  # live chunk id -> (entry, row), when deltas drop
-    chunks: list[dict[str, list[Any]]] = []
-    deads: list[np.ndarray] = []
-    for n, entry in enumerate(entries):
-        rows = int(entry["rows"])
-        if rows:
-            rows_of = json.loads((folder / entry["name"] / "chunks.json").read_text("utf-8"))
-        else:
-            rows_of = {key: [] for key in ("ids", "sources", "publishers", "days")}
-        if any(len(rows_of[key]) != rows for key in ("ids", "sources", "publishers", "days")):
-            return None
-        dead = np.zeros(rows, dtype=bool)
-        dead[np.asarray(entry["dead"], dtype=np.int64)] = True
-        for i in entry.get("drop", ()):
-            if (at := where.pop(i, None)) is not None:
-                deads[at[0]][at[1]] = True
-        if located:
-            where.update((i, (n, r)) for r, i in enumerate(rows_of["ids"]) if not dead[r])
-        chunks.append(rows_of)
-        deads.append(dead)
-    return chunks, deads
+def _rebuilt(
+    folder: Path, target: Target, pages: Iterable[Page]
+) -> list[tuple[Segment, np.ndarray]]:
+    """Segments of every chunk, written a page at a time and merged as they come."""
+    parts: list[tuple[Segment, np.ndarray]] = []
+    for ids, texts, metas, vectors in pages:
+        if not ids:
+            continue
+        rows = _rows(vectors, target)
+        new = open_segment(folder, write_chunks(folder, ids, texts, metas, rows), _dim(rows))
+        parts = _merged(folder, [*parts, (new, np.zeros(len(new), bool))], set())
+    return parts
 
 
-def _fits(p: Postings, rows: int, terms: int) -> bool:
-    """Arrays of one build and within bounds (a damaged or mismatched file is no index)."""
-    return (
-        p.indptr.ndim == p.rows.ndim == p.counts.ndim == 1
-        and len(p.lengths) == rows
-        and len(p.indptr) >= 1
-        and len(p.indptr) - 1 <= terms
-        and int(p.indptr[-1]) == len(p.rows) == len(p.counts)
-        and (not len(p.rows) or (int(p.rows.min()) >= 0 and int(p.rows.max()) < rows))
-    )
+def _rows(vectors: Any, target: Target) -> np.ndarray | None:
+    return unit_rows(vectors) if target.vectors else None
+
+
+def _dim(rows: np.ndarray | None) -> int:
+    return 0 if rows is None else int(rows.shape[1])
+
+
+def _live(part: tuple[Segment, np.ndarray]) -> int:
+    return len(part[1]) - int(np.count_nonzero(part[1]))
+
+
+def _merged(
+    folder: Path, parts: list[tuple[Segment, np.ndarray]], saved: set[str]
+) -> list[tuple[Segment, np.ndarray]]:
+    """Merge the last segment into the one before while that one is no larger (by
+    ``_MERGE_RATIO``) and the two fit in ``MAX_SEGMENT``; a segment more than half dead is
+    rewritten without its dead rows, one with no live row dropped. ``saved``: the segments
+    the saved state names (kept until the new state replaces it)."""
+    out: list[tuple[Segment, np.ndarray]] = []
+    for part in parts:
+        if not _live(part):
+            continue
+        if 2 * _live(part) < len(part[1]):
+            part = _merge(folder, [part], saved)
+        out.append(part)
+        while (
+            len(out) > 1
+            and _live(out[-2]) <= _MERGE_RATIO * _live(out[-1])
+            and _live(out[-2]) + _live(out[-1]) <= MAX_SEGMENT
+        ):
+            out[-2:] = [_merge(folder, out[-2:], saved)]
+    return out
+
+
+def _merge(
+    folder: Path, parts: list[tuple[Segment, np.ndarray]], saved: set[str]
+) -> tuple[Segment, np.ndarray]:
+    """One segment of these; those written by this change go (a rebuild would otherwise hold
+    every chunk several times over on disk until it ends)."""
+    dimension = next((s.vectors.shape[1] for s, _ in parts if s.vectors is not None), 0)
+    merged = open_segment(folder, merge(folder, parts, dimension), dimension)
+    for s, _ in parts:
+        if s.name not in saved:
+            shutil.rmtree(folder / s.name, ignore_errors=True)  # mapped pages stay readable
+    return merged, np.zeros(len(merged), bool)
+
+
+def _clear(folder: Path, keep: set[str]) -> None:
+    """Remove what the state does not name: segments of states before, and what a change
+    cut short left."""
+    for path in folder.iterdir():
+        if path.name not in keep:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def build(
+    folder: Path,
+    ids: list[str],
+    texts: list[str],
+    metadatas: list[dict[str, Any]],
+    vectors: Any,
+    *,
+    stamp: str = "",
+    collection: str = "",
+) -> SearchIndex:
+    """An index of these chunks alone, made from scratch in ``folder`` (vectors None: kept
+    without them)."""
+    target = Target(stamp, 0, 0, collection, vectors is not None)
+    page = (ids, texts, metadatas, vectors)
+    built, _ = update(folder, target, lambda _: (set(), page), lambda: [page], rebuild=True)
+    return built

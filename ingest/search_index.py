@@ -1,466 +1,274 @@
-"""The search index beside Chroma: BM25 over words and word pairs, and the vectors.
+"""The search index beside Chroma, as one search sees it: BM25 over words and word pairs, the
+few metadata fields filters need, and (embedded mode) the stored vectors.
 
-Chroma's local mode has no sparse index, so this one lives in the index folder
-(``search-<collection>/``, see ``ingest/search_files.py``). It is derived data, made from the
-collection's own contents (the embedded text: header + body, and its vector), and it follows
-the collection change by change (``Index.search_index`` replays the collection's change log):
-a new document costs its own chunks, not a rebuild. Word pairs matter: "class action",
-"Caroline Ellison" or "$14 billion" say more together than apart.
+Chroma's local mode has no sparse index ("Sparse vector indexing is not enabled in local"),
+so this one lives in the index folder (``search-<collection>/``, ``ingest/search_files.py``).
+It is derived data, made from the collection's own contents (the embedded text: header +
+body), and it follows the collection change by change. A ``SearchIndex`` is one saved state
+of it, opened: its segments (``ingest/search_segment.py``) are mapped from disk, so a
+process reads the pages its searches touch, not the index; in memory are only a few small
+columns per chunk (publication day, publisher and source codes, 4 bytes each) to mask by.
 
-Per chunk it keeps, as arrays in one order (a chunk's *position*): the few metadata fields
-that filters and query handling need (file source, publisher, publication day) and the stored
-vector, normalized. A filter or a named publisher is then a mask over scores, and the dense
-score of every chunk is one matrix product. Why not Chroma's own nearest-neighbour query: a
-filtered query took 40-160 ms at 100k chunks (metadata filter in SQLite, then the search)
-where the product takes a few ms, and a search needs one dense query per publisher the
-question names.
-
-The keyword side is kept in *segments* (``ingest/postings.py``): the chunks added together
-form one, a deleted chunk is only marked dead in its segment, and a segment merges into the one
-before it once that one is no larger (so a few segments of falling size hold everything, and a
-chunk is rewritten only a logarithmic number of times). Scores do not depend on the segments.
-A writer that holds no index in memory does not load it to save its change: it appends a delta
-to the saved one (``ingest/search_delta.py``), which the next load takes in.
-Not handled: collections whose vectors do not fit in memory (4 bytes a dimension a chunk:
-150 MB for 100k MiniLM vectors).
+Chunks have *positions*: a segment's rows follow the segments before it, deleted rows
+included (they are masked out, ``alive``). A filter or a named publisher is a mask over
+positions, and a search's keyword scores are arrays over positions, so masks and scores
+combine as arrays.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
 
-import bm25s
 import numpy as np
 
-from .postings import Postings, Vocabulary, bm25
+from .postings import KINDS, Contribution, Part, contributions, length_norm
+from .search_segment import Segment
+from .tokens import pairs, query_keys, words
 
-# A segment merges into the one before it while that one holds at most this many times its
-# live chunks: sizes then fall by half or more from one segment to the next (a binary counter).
-_MERGE_RATIO = 1.0
+__all__ = ["Scorer", "SearchIndex", "pairs", "words"]
 
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def words(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stemmed words without English stop words, in text order."""
-    return bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-
-
-def pairs(tokens: Sequence[str]) -> list[str]:
-    """Adjacent word pairs (stop words already gone, so "rare earth" and "earth process")."""
-    return [f"{a}_{b}" for a, b in itertools.pairwise(tokens)]
-
-
-def _publication_day(meta: dict[str, Any]) -> int:
-    day = meta.get("published_day")
-    return int(day) if isinstance(day, int | float) else 0
-
-
-@dataclass(frozen=True)
-class _Codes:
-    """A column of strings as numbers. Every search masks by publisher: comparing 100k
-    strings took 10 ms a question, comparing their numbers 0.05 ms."""
-
-    number: dict[str, int]  # name -> its code, in order of first appearance
-    codes: np.ndarray  # position -> code
-
-    @classmethod
-    def of(cls, column: np.ndarray) -> _Codes:
-        number: dict[str, int] = {}
-        codes = np.fromiter(
-            (number.setdefault(str(v), len(number)) for v in column), np.int32, len(column)
-        )
-        return cls(number, codes)
-
-    def mask(self, wanted: Iterable[str]) -> np.ndarray:
-        return np.isin(self.codes, [self.number[w] for w in wanted if w in self.number])
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Chunks added together: their words and word pairs, and which of them are deleted."""
-
-    words: Postings
-    pairs: Postings
-    dead: np.ndarray  # row -> deleted (bool); replaced, never changed in place
-    name: str = ""  # its folder once saved ("" = in memory only)
-
-    @property
-    def live(self) -> int:
-        return len(self.dead) - int(np.count_nonzero(self.dead))
-
-
-@dataclass(frozen=True)
-class Saved:
-    """What is on disk of an index: the state it was loaded from or saved as."""
-
-    token: str  # the state file's own id: another process saving changes it
-    terms: dict[str, tuple[str, int, int]]  # kind -> (file, terms, bytes) as saved
-
-
-class _Rows:
-    """A matrix with room to grow: an index appends its new vectors in place, while the
-    index before it (still in use by a search in another thread) sees only its own rows."""
-
-    def __init__(self, matrix: np.ndarray, used: int):
-        self.matrix = matrix
-        self.used = used
-        self._lock = threading.Lock()  # two indexes made from one at once: one appends here
-
-    @classmethod
-    def of(cls, vectors: np.ndarray, room: int = 0, keep: np.ndarray | None = None) -> _Rows:
-        """A copy of the vectors (only the ``keep`` rows, when given) with room for more."""
-        used = len(vectors) if keep is None else int(np.count_nonzero(keep))
-        matrix = np.empty((used + room, vectors.shape[1]), np.float32)
-        if keep is None:
-            matrix[:used] = vectors
-        else:
-            np.compress(keep, vectors, axis=0, out=matrix[:used])
-        return cls(matrix, used)
-
-    def appended(self, used: int, new: np.ndarray) -> _Rows:
-        """The first ``used`` rows with ``new`` after them: in place when there is room and
-        nothing was appended after them yet, else in a copy with a quarter more room."""
-        total = used + len(new)
-        if used == 0:
-            return _Rows.of(new, len(new) // 4)
-        if new.shape[1] != self.matrix.shape[1]:
-            raise ValueError(
-                f"{new.shape[1]}-dimensional vectors for an index of {self.matrix.shape[1]}"
-            )
-        with self._lock:
-            if used == self.used and total <= len(self.matrix):
-                self.matrix[used:total] = new
-                self.used = total
-                return self
-        grown = _Rows.of(self.matrix[:used], total // 4 + len(new))
-        return grown.appended(used, new)
+# A term in more chunks than this keeps its part of every chunk's score from one search to
+# the next, up to COMMON_BYTES in all: a few common words ("company", "report") recur in most
+# questions, and at a million chunks each is hundreds of thousands of postings to score.
+COMMON_ROWS = 10_000
+COMMON_BYTES = 64 * 2**20
 
 
 class SearchIndex:
-    """The chunks of one collection as of one change stamp; see the module docstring.
-
-    An index is not changed once made: ``apply`` returns the next one, so a search running in
-    another thread keeps a consistent view."""
+    """One saved state of the index, opened; it does not change once made (a change is a new
+    state, opened anew), so a search in another thread keeps a consistent view."""
 
     def __init__(
         self,
-        stamp: str,
-        ids: list[str],
-        sources: np.ndarray,
-        publishers: np.ndarray,
-        days: np.ndarray,
-        rows: _Rows,
-        segments: list[Segment],
-        vocabularies: dict[str, Vocabulary],
+        segments: Sequence[Segment],
+        dead: Sequence[np.ndarray],
         *,
-        seq: int = 0,
-        collection: str = "",
-        saved: Saved | None = None,
+        stamp: str,
+        seq: int,
+        collection: str,
+        dimension: int,
+        vectors: bool,
+        token: str = "",
     ):
         self.stamp = stamp  # the collection's change stamp this index is as of
         self.seq = seq  # the last entry of the collection's change log it has taken in
         self.collection = collection  # the id of the Chroma collection it was made from
-        self.ids = ids  # position -> chunk id
-        self.sources = sources  # position -> file source (str)
-        self.publishers = publishers  # position -> publisher or "" (str)
-        self.days = days  # position -> publication day as YYYYMMDD, 0 when unknown
-        self._rows = rows
-        self.vectors = rows.matrix[: len(ids)]  # (position, dimension), rows of unit length
-        self.vocabularies = vocabularies  # "words"/"pairs" -> shared, append-only
-        self.saved = saved
-        if any(len(c) != len(ids) for c in (sources, publishers, days)):
-            raise ValueError(f"columns of other lengths than the {len(ids)} ids")
-        self._layout = _layout(segments, len(ids))
+        self.vectors = vectors  # whether it keeps the vectors (embedded mode)
+        self.dimension = dimension  # of the vectors it keeps (0: none, or no chunk yet)
+        self.token = token  # the state file's own id ("" when not saved)
+        self.segments = list(segments)
+        self.dead = [np.asarray(d, dtype=bool) for d in dead]  # per segment: row -> deleted
+        self.offsets = list(itertools.accumulate((len(s) for s in segments), initial=0))
+        self.size = self.offsets[-1]  # positions, deleted ones included
+        self.alive = np.concatenate([~d for d in self.dead]) if self.dead else np.zeros(0, bool)
+        self.days = _concat([s.days for s in segments], np.int32)  # position -> YYYYMMDD, 0
+        self._live = int(np.count_nonzero(self.alive))
+        self.common = _Common()
         self._totals = {
-            kind: sum(int(getattr(s, kind).lengths[~s.dead].sum()) for s in segments)
-            for kind in ("words", "pairs")
-        }
-        self._position: dict[str, int] | None = None
-        self._publisher_codes: _Codes | None = None
-        self._source_codes: _Codes | None = None
-        self._publisher_names: tuple[str, ...] | None = None
-
-    # -- building and changing
-
-    @classmethod
-    def build(
-        cls,
-        stamp: str,
-        ids: list[str],
-        texts: list[str],
-        metadatas: list[dict[str, Any]],
-        vectors: Sequence[Sequence[float]] | np.ndarray,
-        *,
-        seq: int = 0,
-        collection: str = "",
-    ) -> SearchIndex:
-        empty = cls.empty(stamp, seq=seq, collection=collection)
-        return empty.apply(ids, texts, metadatas, vectors, (), stamp=stamp, seq=seq)
-
-    @classmethod
-    def empty(cls, stamp: str, *, seq: int = 0, collection: str = "") -> SearchIndex:
-        none = np.array([], dtype=object)
-        return cls(
-            stamp,
-            [],
-            none,
-            none,
-            np.zeros(0, np.int64),
-            _Rows(np.zeros((0, 0), np.float32), 0),
-            [],
-            {"words": Vocabulary(), "pairs": Vocabulary()},
-            seq=seq,
-            collection=collection,
-        )
-
-    def apply(
-        self,
-        ids: Sequence[str],
-        texts: Sequence[str],
-        metadatas: Sequence[dict[str, Any]],
-        vectors: Sequence[Sequence[float]] | np.ndarray,
-        drop: Iterable[str],
-        *,
-        stamp: str,
-        seq: int,
-    ) -> SearchIndex:
-        """The next index: the given chunks added (replacing any stored under their ids) and
-        the ``drop`` ids removed (ids it does not hold are ignored)."""
-        if not (len(ids) == len(texts) == len(metadatas) == len(vectors)):
-            raise ValueError(
-                f"{len(ids)} ids, {len(texts)} texts, {len(metadatas)} metadatas and "
-                f"{len(vectors)} vectors"
+            kind: sum(
+                int(np.asarray(lengths)[~d].sum())
+                for lengths, d in zip(self._lengths(kind), self.dead, strict=True)
             )
-        gone = sorted({self.position[i] for i in itertools.chain(drop, ids) if i in self.position})
-        segments, kept_ids = self.segments, self.ids
-        sources, publishers, days, rows = self.sources, self.publishers, self.days, self._rows
-        if gone:
-            keep = np.ones(len(self), dtype=bool)
-            keep[gone] = False
-            segments = [
-                _without(s, (p >= 0) & ~keep[np.maximum(p, 0)])
-                for s, p in zip(*self._layout, strict=True)
-            ]
-            kept_ids = list(itertools.compress(self.ids, keep))
-            sources, publishers, days = sources[keep], publishers[keep], days[keep]
-            rows = _Rows.of(self.vectors, len(ids), keep)
-        if len(ids):
-            new = unit_rows(vectors)
-            rows = rows.appended(len(kept_ids), new)
-            tokens = words(texts)
-            vocab = self.vocabularies
-            segments = [
-                *segments,
-                Segment(
-                    Postings.build([vocab["words"].numbers(t) for t in tokens]),
-                    Postings.build([vocab["pairs"].numbers(pairs(t)) for t in tokens]),
-                    np.zeros(len(ids), dtype=bool),
-                ),
-            ]
-            kept_ids = [*kept_ids, *ids]
-            column = np.array([str(m.get("source", "")) for m in metadatas], dtype=object)
-            sources = np.concatenate([sources, column])
-            column = np.array([str(m.get("publisher") or "") for m in metadatas], dtype=object)
-            publishers = np.concatenate([publishers, column])
-            days = np.concatenate([days, [_publication_day(m) for m in metadatas]]).astype(np.int64)
-        return SearchIndex(
-            stamp,
-            kept_ids,
-            sources,
-            publishers,
-            days,
-            rows,
-            _merged(segments),
-            self.vocabularies,
-            seq=seq,
-            collection=self.collection,
-            saved=self.saved,
-        )
+            for kind in KINDS
+        }
 
     def __len__(self) -> int:
-        return len(self.ids)
+        """Live chunks."""
+        return self._live
 
-    @property
-    def segments(self) -> list[Segment]:
-        return self._layout[0]
+    def _lengths(self, kind: str) -> list[np.ndarray]:
+        return [s.lengths if kind == "words" else s.pair_lengths() for s in self.segments]
 
-    @property
-    def unsaved(self) -> bool:
-        """Whether it holds segments that no save has written (yet)."""
-        return any(not s.name for s in self.segments)
+    # -- chunks and where they are
 
-    def relayout(self, segments: list[Segment]) -> None:
-        """Hold the same chunks in other segments (as saved: named, or without dead rows)."""
-        self._layout = _layout(segments, len(self))  # one assignment: searches see either
+    def _rows(self, at: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(segment, rows in it, where they are in ``at``) for each segment of positions."""
+        segment = np.searchsorted(self.offsets, at, side="right") - 1
+        for n in np.unique(segment):
+            where = np.flatnonzero(segment == n)
+            yield int(n), at[where] - self.offsets[n], where
 
-    @property
-    def position(self) -> dict[str, int]:
-        """Chunk id -> its position in the arrays."""
-        if self._position is None:
-            self._position = {i: n for n, i in enumerate(self.ids)}
-        return self._position
+    def ids_at(self, positions: Iterable[int]) -> list[str]:
+        at = np.fromiter(positions, np.int64)
+        out: list[str] = [""] * len(at)
+        for n, rows, where in self._rows(at):
+            for w, i in zip(where, np.asarray(self.segments[n].ids)[rows], strict=True):
+                out[w] = i.decode()
+        return out
 
-    def offsets(self) -> list[int]:
-        """The position of each segment's first live chunk (positions follow the segments)."""
-        if not self.segments:  # every chunk deleted: no segment, no offset
-            return []
-        return list(itertools.accumulate((s.live for s in self.segments[:-1]), initial=0))
+    def positions_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The live position of each id, -1 for ids the index does not hold."""
+        wanted = np.array([i.encode() for i in ids], dtype=bytes) if ids else np.zeros(0, "S1")
+        found = np.full(len(ids), -1, np.int64)
+        for s, d, offset in zip(self.segments, self.dead, self.offsets, strict=False):
+            rows = s.rows_of(wanted)
+            hit = rows >= 0
+            hit[hit] = ~d[rows[hit]]
+            found[hit] = offset + rows[hit]
+        return found
+
+    def live_ids(self) -> list[str]:
+        """Every live chunk's id, in position order."""
+        return self.ids_at(np.flatnonzero(self.alive))
+
+    def sources_at(self, positions: np.ndarray) -> list[str]:
+        names, codes = self._source_codes
+        return [names[c] for c in codes[positions]]
+
+    def publishers_at(self, positions: np.ndarray) -> list[str]:
+        names, codes = self._publisher_codes
+        return [names[c] for c in codes[positions]]
+
+    def vectors_at(self, positions: Iterable[int]) -> np.ndarray:
+        """The stored (unit) vectors at these positions, (n, dimension)."""
+        at = np.fromiter(positions, np.int64)
+        out = np.zeros((len(at), self.dimension), np.float32)
+        for n, rows, where in self._rows(at):
+            out[where] = np.asarray(self.segments[n].vectors)[rows]
+        return out
 
     # -- searching
 
+    def scorer(self) -> Scorer:
+        return Scorer(self)
+
     def scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 of every chunk for the query's words and for its word pairs, each scaled to
-        at most 1 (so they blend with cosine similarities)."""
-        tokens = words([query])[0]
-        return self._scaled("words", tokens), self._scaled("pairs", pairs(tokens))
+        """See ``Scorer.scores``."""
+        return self.scorer().scores(query)
 
-    def _scaled(self, kind: str, tokens: list[str]) -> np.ndarray:
-        number = self.vocabularies[kind].number
-        known = [n for t in tokens if (n := number.get(t)) is not None]
-        segments, positions = self._layout
-        parts = [(getattr(s, kind), p) for s, p in zip(segments, positions, strict=True)]
-        raw = bm25(known, parts, len(self), self._totals[kind]).astype(np.float32)
-        top = float(raw.max()) if len(raw) else 0.0
-        return raw / top if top > 0 else raw
+    def parts(self, kind: str) -> list[Part]:
+        return self._parts[kind]
 
-    def similarities(self, vector: np.ndarray) -> np.ndarray:
-        """Cosine similarity of every chunk to the (query) vector."""
+    @cached_property
+    def _parts(self) -> dict[str, list[Part]]:
+        out = {}
+        for kind in KINDS:
+            average = self._totals[kind] / self._live if self._live else 0.0
+            out[kind] = [
+                Part(s.postings[kind], offset, d, bool(d.any()), length_norm(lengths, average))
+                for s, lengths, offset, d in zip(
+                    self.segments, self._lengths(kind), self.offsets, self.dead, strict=False
+                )
+            ]
+        return out
+
+    def similarities(self, vector: np.ndarray) -> np.ndarray | None:
+        """Cosine similarity of every position to the (query) vector; None when the index
+        keeps no vectors."""
+        if not self.dimension:
+            return None
         norm = float(np.linalg.norm(vector))
-        return self.vectors @ (vector / norm if norm > 0 else vector)
+        unit = (vector / norm if norm > 0 else vector).astype(np.float32)
+        parts = [np.asarray(s.vectors) @ unit for s in self.segments if s.vectors is not None]
+        return _concat(parts, np.float32)
+
+    @cached_property
+    def _publisher_codes(self) -> tuple[list[str], np.ndarray]:
+        return _codes([(s.publishers, s.publisher) for s in self.segments])
+
+    @cached_property
+    def _source_codes(self) -> tuple[list[str], np.ndarray]:
+        return _codes([(s.sources, s.source) for s in self.segments])
 
     def publisher_names(self) -> list[str]:
-        if self._publisher_names is None:  # asked by every search: sorted once, not per question
-            self._publisher_names = tuple(sorted(n for n in self._publishers().number if n))
+        """The publishers of live chunks, sorted (asked by every search: worked out once)."""
         return list(self._publisher_names)
 
+    @cached_property
+    def _publisher_names(self) -> tuple[str, ...]:
+        names, codes = self._publisher_codes
+        return tuple(n for n in (names[c] for c in np.unique(codes[self.alive])) if n)
+
     def publisher_mask(self, name: str) -> np.ndarray:
-        """Which chunks this publisher published."""
-        return self._publishers().mask([name])
+        """Which positions this publisher published (deleted ones too: mask them)."""
+        return self._mask(self._publisher_codes, [name])
 
     def source_mask(self, sources: Iterable[str]) -> np.ndarray:
-        """Which chunks come from these files."""
-        if self._source_codes is None:
-            self._source_codes = _Codes.of(self.sources)
-        return self._source_codes.mask(sources)
+        """Which positions come from these files."""
+        return self._mask(self._source_codes, sources)
 
-    def _publishers(self) -> _Codes:
-        if self._publisher_codes is None:
-            self._publisher_codes = _Codes.of(self.publishers)
-        return self._publisher_codes
-
-    # -- persistence (ingest/search_files.py)
-
-    def save(self, folder: Path) -> bool:
-        """Write what the folder lacks of this index; False when another process holds or
-        has moved on the folder (it is then left as it is)."""
-        from .search_files import save
-
-        return save(self, folder)
-
-    @classmethod
-    def load(cls, folder: Path) -> SearchIndex | None:
-        """The saved index, or None when there is none (or only part of one)."""
-        from .search_files import load
-
-        return load(folder)
+    @staticmethod
+    def _mask(codes: tuple[list[str], np.ndarray], wanted: Iterable[str]) -> np.ndarray:
+        names, column = codes
+        number = {n: i for i, n in enumerate(names)}
+        return np.isin(column, [number[w] for w in wanted if w in number])
 
 
-def _layout(segments: list[Segment], size: int) -> tuple[list[Segment], list[np.ndarray]]:
-    """The segments with, for each, row -> position (-1: deleted): positions run through the
-    live rows of the segments in order."""
-    positions, offset = [], 0
-    for s in segments:
-        alive = ~s.dead
-        positions.append(np.where(alive, offset + np.cumsum(alive) - 1, -1))
-        offset += s.live
-    if offset != size:
-        raise ValueError(f"segments hold {offset} chunks, the columns {size}")
-    return segments, positions
+class Scorer:
+    """The keyword scores of one search's texts (the question, its parts and clauses): a term
+    they share is looked up once."""
+
+    def __init__(self, index: SearchIndex):
+        self.index = index
+        self._terms: dict[tuple[str, int], Contribution] = {}
+
+    def scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of every position for the text's words and for its word pairs, each scaled
+        to at most 1 (so they blend with cosine similarities); 0 at deleted positions."""
+        keys = query_keys(text)
+        return self._scaled("words", keys["words"]), self._scaled("pairs", keys["pairs"])
+
+    def _scaled(self, kind: str, keys: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.index.size, np.float32)
+        for key in keys:  # in query order, repeats again: a chunk's sum is the same whatever
+            for offset, rows, values in self._term(kind, key):  # its segment
+                out[offset:][rows] += values
+        top = float(out.max()) if len(out) else 0.0
+        return out / np.float32(top) if top > 0 else out
+
+    def _term(self, kind: str, key: np.uint64) -> Contribution:
+        memo = (kind, int(key))
+        found = self._terms.get(memo) or self.index.common.get(memo)
+        if found is None:
+            found = contributions(key, self.index.parts(kind), len(self.index))
+            if sum(len(rows) for _, rows, _ in found) > COMMON_ROWS:
+                self.index.common.put(memo, found)
+        self._terms[memo] = found
+        return found
 
 
-def _without(segment: Segment, gone: np.ndarray) -> Segment:
-    """The segment with these rows (a mask) dead too. One never saved is rewritten without
-    them, so that a segment is written whole or, once written, only gains dead rows."""
-    if not gone.any():
-        return segment
-    dead = replace(segment, dead=segment.dead | gone)
-    return dead if segment.name else _merge([dead])
+class _Common:
+    """Common terms' parts of the score, kept from one search to the next (least recently
+    used first out, within ``COMMON_BYTES``)."""
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[tuple[str, int], Contribution] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # the web app searches from several threads
+
+    def get(self, memo: tuple[str, int]) -> Contribution | None:
+        with self._lock:
+            found = self._items.get(memo)
+            if found is not None:
+                self._items.move_to_end(memo)
+            return found
+
+    def put(self, memo: tuple[str, int], value: Contribution) -> None:
+        size = sum(rows.nbytes + values.nbytes for _, rows, values in value)
+        with self._lock:
+            if memo in self._items or size > COMMON_BYTES:
+                return
+            self._items[memo] = value
+            self._bytes += size
+            while self._bytes > COMMON_BYTES:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= sum(rows.nbytes + values.nbytes for _, rows, values in old)
 
 
-def _merged(segments: list[Segment]) -> list[Segment]:
-    """Merge the last segment into the one before while that one is no larger (by
-    ``_MERGE_RATIO``); a segment more than half dead is rewritten without its dead rows."""
-    out: list[Segment] = []
-    for s in segments:
-        if not s.live:
-            continue
-        if 2 * s.live < len(s.dead):
-            s = _merge([s])
-        out.append(s)
-        while len(out) > 1 and out[-2].live <= _MERGE_RATIO * out[-1].live:
-            out[-2:] = [_merge(out[-2:])]
-    return out
+def _concat(arrays: Sequence[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate([np.zeros(0, dtype), *(np.asarray(a) for a in arrays)]).astype(dtype)
 
 
-def _merge(segments: list[Segment]) -> Segment:
-    """One segment of the live rows of these, in order."""
-    kinds = {
-        kind: Postings.merge([(getattr(s, kind), ~s.dead) for s in segments])
-        for kind in ("words", "pairs")
-    }
-    return Segment(kinds["words"], kinds["pairs"], np.zeros(sum(s.live for s in segments), bool))
-
-
-def unit_rows(vectors: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """The vectors as float32 rows of unit length (a zero row stays zero)."""
-    rows = np.array(vectors, dtype=np.float32)  # a copy of our own, normalized in place
-    if rows.ndim != 2:
-        return np.zeros((len(rows), 0), dtype=np.float32)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    rows /= np.where(norms > 0, norms, 1.0)
-    return rows
-
-
-Page = tuple[list[str], list[str], list[dict[str, Any]], Sequence[Sequence[float]]]
-
-
-def build_from(
-    stamp: str, pages: Iterable[Page], *, seq: int = 0, collection: str = ""
-) -> SearchIndex:
-    """An index of every chunk given page by page as (ids, texts, metadatas, vectors)."""
-    ids: list[str] = []
-    texts: list[str] = []
-    metas: list[dict[str, Any]] = []
-    vectors: list[np.ndarray] = []
-    for page_ids, page_texts, page_metas, page_vectors in pages:
-        if len(page_vectors) != len(page_ids):
-            raise ValueError(
-                f"Chroma returned {len(page_vectors)} vectors for {len(page_ids)} chunks"
-            )
-        ids += page_ids
-        texts += page_texts
-        metas += page_metas
-        vectors.append(np.asarray(page_vectors, dtype=np.float32))
-    return SearchIndex.build(
-        stamp,
-        ids,
-        texts,
-        metas,
-        np.concatenate(vectors) if ids else np.zeros((0, 0), np.float32),
-        seq=seq,
-        collection=collection,
-    )
+def _codes(columns: Sequence[tuple[list[str], np.ndarray]]) -> tuple[list[str], np.ndarray]:
+    """Segments' (names, codes) as one column over positions, coded by one list of names."""
+    names = sorted({n for own, _ in columns for n in own})
+    number = {n: i for i, n in enumerate(names)}
+    recoded = [
+        np.array([number[n] for n in own], np.int32)[np.asarray(codes)] if len(own) else codes
+        for own, codes in columns
+    ]
+    return names, _concat(recoded, np.int32)

@@ -58,6 +58,13 @@ class IndexSettings(BaseSettings):
     chunk_overlap_tokens: int = Field(
         48, ge=0, description="Sentences carried over into the next chunk, up to this many tokens."
     )
+    matrix_max_chunks: int = Field(
+        50_000,
+        ge=0,
+        description="Embedded mode, up to this many chunks: dense scores come from the stored "
+        "vectors, mapped into each process (exact, and faster); above it, and always with a "
+        "Chroma server, from Chroma's own nearest-neighbour search (no process holds them).",
+    )
     max_file_mb: float = Field(
         100, gt=0, description="Larger files are reported and skipped (megabytes)."
     )

@@ -14,18 +14,22 @@ is written only after all its chunks are stored and its stale chunks deleted, so
 ingestion leaves records that are either complete or absent: the next run redoes the absent
 ones, and the deterministic chunk ids make the redo write no duplicate.
 
-The search index beside the collection follows it through the records' change log: every
-change logs the ids it touches before it is made, and a writer ends by *committing* (a new
-change stamp, and the log position up to which every change has landed). A client whose
-search index is older than the stamp fetches the chunks logged after its position, and takes
-the committed position as its own: entries past it (a writer still at work, or killed) are
-fetched again next time. So a kill -9 anywhere leaves a log that the next run replays.
+The search index beside the collection (``search-<collection>/`` in ``QA_INDEX_DIR``, on every
+machine that searches) follows it through the records' change log: every change logs the ids
+it touches before it is made, and a writer ends by *committing* (a new change stamp, and the
+log position up to which every change has landed). Whoever finds the search index on disk
+older than the stamp (a writer as it closes, else the next search) fetches the chunks logged
+after its position, writes them in, and takes the committed position as its own: entries past
+it (a writer still at work, or killed) are fetched again next time. So a kill -9 anywhere
+leaves a log that the next run replays. With a server, the chunks are fetched without their
+vectors: the dense side of a search is the server's own (``nearest``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -41,12 +45,13 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from . import search_delta
+from . import search_files
 from .client import make_client, server_errors
 from .embeddings import token_facts
 from .errors import IndexMismatchError, IndexNotFoundError, IndexUnavailableError
 from .records import ChromaRecords, DocRecord, Records, SqliteRecords
-from .search_index import Page, SearchIndex, build_from
+from .search_files import Page
+from .search_index import SearchIndex
 from .settings import IndexSettings
 
 __all__ = [
@@ -102,7 +107,8 @@ class Index:
         self._last_seq = 0  # the last log entry this object wrote
         self._search_index: SearchIndex | None = None
         self._search_lock = threading.Lock()
-        self.chunks_fetched = 0  # chunks read with their vectors to keep the search index
+        self.chunks_fetched = 0  # chunks read to keep the search index
+        self._search_dir: Path | None = None  # set when the index folder is read-only
         if self.url is None:
             if not (self.dir / RECORDS_FILE).exists():
                 if not create:
@@ -212,7 +218,7 @@ class Index:
 
     @property
     def search_dir(self) -> Path:
-        return self.dir / f"search-{self.settings.collection}"
+        return self._search_dir or self.dir / f"search-{self.settings.collection}"
 
     def stamp(self) -> str:
         """The collection's change stamp: it moves on with every change."""
@@ -252,97 +258,89 @@ class Index:
             self.records.trim(int(committed))
 
     def search_index(self) -> SearchIndex:
-        """The search index of the collection as it is now: loaded, and brought up to date
-        by the change log (rebuilt when there is none it can follow)."""
+        """The search index of the collection as it is now: opened from disk, and first
+        brought up to date there by the change log (rebuilt when there is none it can
+        follow), by this process or another."""
         with self.guard():
             meta = self.records.metas()
         stamp = meta.get(_CHANGED_KEY) or _NEVER_CHANGED
         with self._search_lock:
-            loaded = self._search_index is None
-            current = self._search_index or SearchIndex.load(self.search_dir)
-            compact = loaded and current is not None and current.unsaved  # it held deltas
-            if current is None or current.stamp != stamp or compact:
-                if current is None or current.stamp != stamp:
-                    current = self._caught_up(current, meta)
-                # A read-only index folder: keep it in memory only.
-                with contextlib.suppress(OSError):
-                    current.save(self.search_dir)
-                    # Where earlier versions kept BM25 alone, without the vectors.
-                    legacy = self.dir / f"keyword-{self.settings.collection}"
-                    for folder in (legacy, legacy.with_name(legacy.name + ".old")):
-                        shutil.rmtree(folder, ignore_errors=True)
+            current = self._search_index
+            if current is None or current.stamp != stamp:
+                current = search_files.open_index(self.search_dir)
+            if current is None or current.stamp != stamp:
+                current = self._updated(meta)
             self._search_index = current
             return current
 
-    def _extend_saved(self) -> bool:
-        """Bring the saved search index up to this object's changes with a delta, without
-        loading it (``ingest/search_delta.py``); False when that cannot be done."""
-        with self.guard():
-            meta = self.records.metas()
+    def _updated(self, meta: dict[str, str]) -> SearchIndex:
+        """The search index brought to the state ``meta`` (read first) describes, on disk."""
+        target = search_files.Target(
+            stamp=meta.get(_CHANGED_KEY) or _NEVER_CHANGED,
+            seq=int(meta.get(_COMMITTED_KEY) or 0),
+            floor=int(meta.get(_FLOOR_KEY) or 0),
+            collection=str(self.collection.id),
+            vectors=self.url is None,  # a server's client keeps no vector (and fetches none)
+        )
+        last: int | None = None  # the last log entry a catch-up read
 
         def changes(after: int) -> tuple[set[str], Page]:
+            nonlocal last
             with self.guard():
-                touched, _ = self.records.changes(after)
-            return touched, self._fetch(sorted(touched))
+                touched, last = self.records.changes(after)
+            return touched, self._fetch(sorted(touched), target.vectors)
 
-        with contextlib.suppress(OSError):  # a read-only folder: kept in memory (search_index)
-            return search_delta.extend(
-                self.search_dir,
-                stamp=meta.get(_CHANGED_KEY) or _NEVER_CHANGED,
-                seq=int(meta.get(_COMMITTED_KEY) or 0),
-                floor=int(meta.get(_FLOOR_KEY) or 0),
-                collection=str(self.collection.id),
-                changes=changes,
-            )
-        return False
+        def everything() -> Iterator[Page]:
+            include = ["documents", "metadatas"] + (["embeddings"] if target.vectors else [])
+            for page in self._pages(include):
+                self.chunks_fetched += len(page[0])
+                yield page
 
-    def _caught_up(self, current: SearchIndex | None, meta: dict[str, str]) -> SearchIndex:
-        """``current`` brought to the state ``meta`` (read first) describes."""
-        stamp = meta.get(_CHANGED_KEY) or _NEVER_CHANGED
-        committed = int(meta.get(_COMMITTED_KEY) or 0)
-        collection = str(self.collection.id)
-        if (
-            current is None
-            or current.collection != collection
-            or current.seq < int(meta.get(_FLOOR_KEY) or 0)
-            or current.seq > committed  # a log begun anew
-        ):
-            return self._rebuilt(stamp, committed, collection)
-        with self.guard():
-            touched, last = self.records.changes(current.seq)
-        ids, texts, metas, vectors = self._fetch(sorted(touched))
-        caught = current.apply(
-            ids, texts, metas, vectors, touched - set(ids), stamp=stamp, seq=committed
-        )
-        if last <= committed and len(caught) != self.count():
+        try:
+            updated, _ = search_files.update(self.search_dir, target, changes, everything)
+        except OSError:  # a read-only index folder: the search index goes to a folder of ours
+            self._search_dir = Path(tempfile.mkdtemp(prefix="qa-search-"))
+            updated, _ = search_files.update(self.search_dir, target, changes, everything)
+        if last is not None and last <= target.seq and len(updated) != self.count():
             # No writer at work, yet the counts differ: changes made without the log (by an
             # older version, or by hand). Rebuild.
-            return self._rebuilt(stamp, committed, collection)
-        return caught
+            updated, _ = search_files.update(
+                self.search_dir, target, changes, everything, rebuild=True
+            )
+        # Where earlier versions kept BM25 alone, without the vectors.
+        legacy = self.dir / f"keyword-{self.settings.collection}"
+        for folder in (legacy, legacy.with_name(legacy.name + ".old")):
+            shutil.rmtree(folder, ignore_errors=True)
+        return updated
 
-    def _rebuilt(self, stamp: str, committed: int, collection: str) -> SearchIndex:
-        pages = self._pages(["documents", "metadatas", "embeddings"])
-        built = build_from(stamp, pages, seq=committed, collection=collection)
-        self.chunks_fetched += len(built)
-        return built
-
-    def _fetch(self, ids: Sequence[str]) -> tuple[list[str], list[str], list[dict[str, Any]], Any]:
-        """The stored chunks among these ids: (ids, texts, metadatas, vectors)."""
+    def _fetch(self, ids: Sequence[str], vectors: bool) -> Page:
+        """The stored chunks among these ids: (ids, texts, metadatas, vectors or None)."""
+        include = ["documents", "metadatas"] + (["embeddings"] if vectors else [])
         out: Page = ([], [], [], [])
-        vectors: list[Any] = []
+        found: list[Any] = []
         for i in range(0, len(ids), _PAGE):
             with self.guard():
-                got = self.collection.get(
-                    ids=list(ids[i : i + _PAGE]), include=["documents", "metadatas", "embeddings"]
-                )
+                got = self.collection.get(ids=list(ids[i : i + _PAGE]), include=include)  # type: ignore[arg-type]
             out[0].extend(got["ids"])
             out[1].extend(got["documents"] or [])
             out[2].extend(dict(m or {}) for m in got["metadatas"] or [])
-            if got["ids"]:
-                vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+            if vectors and got["ids"]:
+                found.append(np.asarray(got["embeddings"], dtype=np.float32))
         self.chunks_fetched += len(out[0])
-        matrix = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
+        matrix = np.concatenate(found) if found else None
         return out[0], out[1], out[2], matrix
+
+    def nearest(
+        self, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        """The ``n`` chunks nearest the vector within ``where`` by Chroma's own search (its
+        HNSW index): their ids and cosine similarities, nearest first. Nothing but ids and
+        distances comes back: no vector, no text."""
+        with self.guard():
+            got = self.collection.query(
+                query_embeddings=[vector], n_results=n, where=where, include=["distances"]
+            )
+        return list(got["ids"][0]), 1 - np.asarray((got["distances"] or [[]])[0], np.float32)
 
     def chunks(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """The stored text (header + body) and metadata of these chunks."""
@@ -463,8 +461,7 @@ class Index:
                 self._changing = False
                 if refresh:
                     self._commit()
-                    if self._search_index is not None or not self._extend_saved():
-                        self.search_index()
+                    self.search_index()  # brought up to date on disk, for every process
                     self._trim_log()
                 else:
                     with contextlib.suppress(Exception):  # the failure itself is what counts

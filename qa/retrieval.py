@@ -9,6 +9,15 @@ gets evidence from every document it needs, not the ten best chunks of one of th
 that names one date is searched on that day. Two chunks of a document that overlap and both
 make the top k become one passage (``_joined``), which frees a place for the next one.
 
+Where the cosine similarities come from (``HybridSearch._dense``): embedded, up to
+``QA_MATRIX_MAX_CHUNKS`` chunks, from the stored vectors (mapped from the search index's
+files), exact for every chunk; above it, and with a Chroma server, from Chroma's own
+nearest-neighbour search: the ``DENSE_POOL`` nearest within the filters, each list taking its
+best in its mask from those. A filtered Chroma query per list was not used: Chroma's filtered
+(and id-restricted) queries cost time in proportion to the collection (about 130 ms for 50
+ids at 100k chunks, 8 ms at 10k, on these busy cores), its plain nearest-neighbour query a few
+milliseconds.
+
 The weights were tuned on the MultiHop-RAG dev split (``bench/multihop_rag.py``); per-document
 caps and diversity across documents were tried there and lost evidence (a relevant article
 often holds several of the facts, and a fact cut at one chunk's edge is whole in the next), so
@@ -23,6 +32,7 @@ import datetime as dt
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -30,7 +40,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 
-from ingest.search_index import SearchIndex
+from ingest.search_index import Scorer, SearchIndex
 from ingest.store import Index, IndexMismatchError
 
 from .query import Part, clauses, parts
@@ -39,6 +49,9 @@ from .types import Passage
 DENSE_WEIGHT = 0.35  # of the fused score; the rest is the keyword match
 PAIR_WEIGHT = 0.3  # of the keyword match; the rest is single words
 POOL = 100  # candidates each side (dense, keyword) brings to the fusion
+# Dense candidates from Chroma's nearest-neighbour search (large or remote collections): the
+# nearest this many within the filters, of which each list takes its best POOL in its mask.
+DENSE_POOL = 1000
 _DAY_SLACK = 1  # a named date also matches the day before and after (time zones)
 _RERANK_DEPTH = 30  # candidates a cross-encoder reorders
 JOINED_CHARS = 1800  # the longest passage overlapping chunks join into: about two chunks
@@ -57,7 +70,8 @@ class Filters:
         return bool(self.sources or self.date_from or self.date_to)
 
     def mask(self, si: SearchIndex) -> np.ndarray:
-        keep = np.ones(len(si), dtype=bool)
+        """The live positions the filters allow."""
+        keep = si.alive.copy()
         if self.sources:
             keep &= si.source_mask(self.sources)
         if self.date_from:
@@ -65,6 +79,17 @@ class Filters:
         if self.date_to:
             keep &= (si.days <= _day_number(self.date_to)) & (si.days > 0)
         return keep
+
+    def where(self) -> dict[str, Any] | None:
+        """The filters as a Chroma ``where`` (None: none)."""
+        terms: list[dict[str, Any]] = []
+        if self.sources:
+            terms.append({"source": {"$in": list(self.sources)}})
+        if self.date_from:
+            terms.append({"published_day": {"$gte": _day_number(self.date_from)}})
+        if self.date_to:
+            terms.append({"published_day": {"$lte": _day_number(self.date_to)}})
+        return None if not terms else terms[0] if len(terms) == 1 else {"$and": terms}
 
 
 def _day_number(day: dt.date) -> int:
@@ -88,6 +113,22 @@ class _Ranked:
 Reranker = Callable[[str, list[tuple[str, str]]], list[float]]
 
 
+@dataclass(frozen=True)
+class _List:
+    """One ranked list in the making: keyword scores scaled within its mask, and its best
+    keyword candidates (positions)."""
+
+    keyword: np.ndarray
+    mask: np.ndarray
+    by_words: np.ndarray
+
+    @classmethod
+    def of(cls, keyword: np.ndarray, mask: np.ndarray) -> _List:
+        keyword = _scaled(keyword, mask)
+        by_words = _best(keyword, POOL)
+        return cls(keyword, mask, by_words[keyword[by_words] > 0])
+
+
 class HybridSearch:
     """Dense + keyword search over one index, fused; see the module docstring."""
 
@@ -102,43 +143,68 @@ class HybridSearch:
         if not len(si) or k <= 0:
             return []
         vector = np.asarray(self.embeddings.embed_query(query), dtype=np.float32)
-        if len(vector) != si.vectors.shape[1]:
+        if si.dimension and len(vector) != si.dimension:
             self.index.check_dimension(len(vector))  # names the model the index was built with
             raise IndexMismatchError(
-                f"{self.index.where} holds {si.vectors.shape[1]}-dimensional vectors, but the "
+                f"{self.index.where} holds {si.dimension}-dimensional vectors, but the "
                 f"embedding model makes {len(vector)}-dimensional ones"
             )
-        dense = si.similarities(vector)
-        words, pairs_ = si.scores(query)
-        keyword = (1 - PAIR_WEIGHT) * words + PAIR_WEIGHT * pairs_
+        scorer = si.scorer()
+        keyword = _blend(scorer.scores(query))
         base = filters.mask(si)
-        overall = self._ranked(query, dense, keyword, base, si)
         names = si.publisher_names()
         named = parts(query, names)
-        lists = [self._part(part, query, dense, keyword, base, si) for part in named]
+        lists = [_List.of(keyword, base)]
+        lists += [x for part in named if (x := self._part(part, scorer, keyword, base, si))]
         if SPLIT_CLAUSES:
             lists += [
-                self._clause(
-                    c.text,
-                    query,
-                    dense,
+                _List.of(
+                    _blend(scorer.scores(c.text)),
                     _on_day(c.day, _scope(c.publishers or named, base, si), si),
-                    si,
                 )
                 for c in clauses(query, names)
             ]
-        order = _take_turns([lst for lst in lists if lst], overall)
+        dense = self._dense(si, vector, filters, lists)
+        overall, *others = [self._ranked(query, dense, x, si) for x in lists]
+        order = _take_turns([lst for lst in others if lst], overall)
         return self._passages(list(itertools.islice(order, 2 * k)), k)
+
+    def _dense(
+        self, si: SearchIndex, vector: np.ndarray, filters: Filters, lists: list[_List]
+    ) -> np.ndarray:
+        """Cosine similarity to the question by position (-inf: not known).
+
+        Embedded, up to ``QA_MATRIX_MAX_CHUNKS`` chunks: of every chunk, from the stored
+        vectors. Above it, and with a Chroma server: of the ``DENSE_POOL`` nearest within the
+        filters by Chroma's own search, and of every list's keyword candidates: from the
+        stored vectors when embedded; with a server, which would have to send them, each is
+        taken to be as near as the farthest of the pool (an upper bound: a nearer one would
+        be in it)."""
+        exact = (
+            si.similarities(vector) if len(si) <= self.index.settings.matrix_max_chunks else None
+        )
+        if exact is not None:
+            return exact
+        dense = np.full(si.size, -np.inf, np.float32)
+        ids, near = self.index.nearest(vector, DENSE_POOL, filters.where())
+        at = si.positions_of(ids)
+        dense[at[at >= 0]] = near[at >= 0]
+        wanted = np.unique(np.concatenate([x.by_words for x in lists]))
+        wanted = wanted[~np.isfinite(dense[wanted])]
+        if si.dimension:
+            dense[wanted] = si.vectors_at(wanted) @ _unit(vector)
+        else:
+            dense[wanted] = float(near.min()) if len(near) else 0.0
+        return dense
 
     def _part(
         self,
         part: Part,
-        query: str,
-        dense: np.ndarray,
+        scorer: Scorer,
         keyword: np.ndarray,
         base: np.ndarray,
         si: SearchIndex,
-    ) -> list[_Ranked]:
+    ) -> _List | None:
         """The search within one named publisher's documents (on the named day, if any): the
         words around the mention count as much as the whole question."""
         mask = base & si.publisher_mask(part.publisher)
@@ -148,45 +214,28 @@ class HybridSearch:
             if on_day.any():  # a date the index does not have is ignored, not obeyed
                 mask = on_day
         if not mask.any():
-            return []
-        local_words, local_pairs = si.scores(part.text)
-        local = (1 - PAIR_WEIGHT) * local_words + PAIR_WEIGHT * local_pairs
-        return self._ranked(query, dense, _scaled(local, mask) + _scaled(keyword, mask), mask, si)
+            return None
+        local = _blend(scorer.scores(part.text))
+        return _List.of(_scaled(local, mask) + _scaled(keyword, mask), mask)
 
-    def _clause(
-        self, clause: str, query: str, dense: np.ndarray, mask: np.ndarray, si: SearchIndex
-    ) -> list[_Ranked]:
-        """The search for one clause: its own words, and the question's meaning.
+    def _ranked(self, query: str, dense: np.ndarray, lst: _List, si: SearchIndex) -> list[_Ranked]:
+        """The best ``POOL`` chunks of each kind within the list's mask, best first by fused
+        score.
 
-        Measured on the MultiHop-RAG dev split, the clause's words alone did better than
-        blended with the whole question's (evidence recall@10 0.734 against 0.732 and 0.723 at
-        weights 1 and 2), and encoding each clause for a dense score of its own added nothing
-        (0.731) for a model call per clause."""
-        clause_words, clause_pairs = si.scores(clause)
-        keyword = (1 - PAIR_WEIGHT) * clause_words + PAIR_WEIGHT * clause_pairs
-        return self._ranked(query, dense, keyword, mask, si)
-
-    def _ranked(
-        self,
-        query: str,
-        dense: np.ndarray,
-        keyword: np.ndarray,
-        mask: np.ndarray,
-        si: SearchIndex,
-    ) -> list[_Ranked]:
-        """The best ``POOL`` chunks of each kind within ``mask``, best first by fused score."""
-        keyword = _scaled(keyword, mask)
-        by_words = _best(keyword, POOL)
-        by_meaning = _best(np.where(mask, dense, -np.inf), POOL)
+        A clause's list is searched by its own words, with the question's meaning: measured on
+        the MultiHop-RAG dev split, the clause's words alone did better than blended with the
+        whole question's (evidence recall@10 0.734 against 0.732 and 0.723 at weights 1 and 2),
+        and encoding each clause for a dense score of its own added nothing (0.731) for a model
+        call per clause."""
+        by_meaning = _best(np.where(lst.mask, dense, -np.inf), POOL)
         # Keyword candidates first: a tie in the fused score goes to the better keyword match.
-        candidates = np.array(
-            list(dict.fromkeys([*by_words[keyword[by_words] > 0], *by_meaning])), dtype=np.int64
-        )
-        fused = DENSE_WEIGHT * dense[candidates] + (1 - DENSE_WEIGHT) * keyword[candidates]
+        candidates = np.array(list(dict.fromkeys([*lst.by_words, *by_meaning])), dtype=np.int64)
+        fused = DENSE_WEIGHT * dense[candidates] + (1 - DENSE_WEIGHT) * lst.keyword[candidates]
         order = np.argsort(-fused, kind="stable")
+        ids = si.ids_at(candidates[order])
         ranked = [
-            _Ranked(si.ids[c], float(fused[o]), float(dense[c]))
-            for o, c in zip(order, candidates[order], strict=True)
+            _Ranked(i, float(fused[o]), float(dense[c]))
+            for i, o, c in zip(ids, order, candidates[order], strict=True)
         ]
         return self._reranked(query, ranked) if self.reranker else ranked
 
@@ -222,6 +271,16 @@ def _best(scores: np.ndarray, n: int) -> np.ndarray:
     top = np.argpartition(-scores, n - 1)[:n] if len(scores) > n else np.arange(len(scores))
     top = top[np.isfinite(scores[top])]
     return top[np.lexsort((top, -scores[top]))]  # ties by position: the same order every time
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _blend(scores: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """A text's keyword match: its words' and its word pairs' scores, weighed."""
+    return (1 - PAIR_WEIGHT) * scores[0] + PAIR_WEIGHT * scores[1]
 
 
 def _scaled(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:

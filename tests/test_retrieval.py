@@ -13,7 +13,7 @@ import ingest
 import qa
 from qa import Assistant, Filters, Settings
 from qa.query import Part, parts
-from qa.retrieval import JOINED_CHARS, _joined
+from qa.retrieval import DENSE_POOL, JOINED_CHARS, _joined
 from qa.types import Passage
 
 from .conftest import SEED_FILE
@@ -69,14 +69,33 @@ ARTICLES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def news(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Assistant:  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("news")
+def write_articles(folder: Path) -> None:
     for name, publisher, day, title, body in ARTICLES:
         (folder / name).write_text(
             f"---\ntitle: {title}\nsource: {publisher}\npublished: {day}\n---\n{body}\n",
             encoding="utf-8",
         )
+
+
+# Questions that exercise every list a search makes: publishers, a date, clauses, filters.
+QUESTIONS = [
+    ("How much will the bridge repair cost?", Filters()),
+    (
+        "Did the Harbor Herald report a cost for the bridge repair, and what did the Valley "
+        "Voice say about commuters?",
+        Filters(),
+    ),
+    ("What did the Harbor Herald report on October 8, 2023 about the bridge repair?", Filters()),
+    ("bridge repair", Filters(sources=("hh-3.md", "vv-1.md"))),
+    ("news", Filters(date_from=dt.date(2023, 10, 2), date_to=dt.date(2023, 10, 15))),
+    ("ZX-4471 heater recall; ski season snow makers", Filters()),
+]
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Assistant:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("news")
+    write_articles(folder)
     index = tmp_path_factory.mktemp("news-index")
     ingest.ingest([folder], settings=Settings(index_dir=index), embeddings=embeddings)
     return Assistant(Settings(index_dir=index), embeddings=embeddings)
@@ -214,6 +233,25 @@ def test_dense_scores_within_a_filter_are_exact(news: Assistant) -> None:
         cosines[p.source] = float(q @ v / np.linalg.norm(q) / np.linalg.norm(v))
         assert p.similarity == pytest.approx(cosines[p.source], abs=1e-5)
     assert set(cosines) == set(allowed)
+
+
+def test_chromas_own_search_gives_the_passages_the_vectors_in_memory_give(
+    news: Assistant,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    """Above ``QA_MATRIX_MAX_CHUNKS`` the dense side is Chroma's nearest-neighbour search (its
+    ``DENSE_POOL`` nearest within the filters, and the keyword candidates' similarities). On
+    a collection smaller than the pool that is every chunk, so the passages are those of the
+    vectors in memory, in the same order, with the same scores (to float32's precision)."""
+    chroma = Assistant(
+        news.settings.model_copy(update={"matrix_max_chunks": 0}), embeddings=embeddings
+    )
+    assert len(news.index.search_index()) < DENSE_POOL
+    for question, filters in QUESTIONS:
+        exact = news.retrieve(question, k=5, filters=filters)
+        searched = chroma.retrieve(question, k=5, filters=filters)
+        assert exact and [p.id for p in searched] == [p.id for p in exact], question
+        assert [p.score for p in searched] == pytest.approx([p.score for p in exact], abs=1e-5)
 
 
 def test_overlapping_chunks_of_a_document_join_into_one_passage() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ingest
-from ingest.search_index import SearchIndex
+from ingest.search_files import build, open_index
 from ingest.settings import IndexSettings
 from qa import Assistant, Settings
 
@@ -50,7 +50,9 @@ def test_consistent_after_ingest_update_prune_and_delete(tmp_path: Path, embeddi
 
     assert ingest.delete_documents(["tide.txt"], settings, embeddings)[0] == {"tide.txt": 1}
     assert_search_index_matches_chroma(index)
-    assert set(SearchIndex.load(index / "search-documents").sources) == {"seed.txt"}  # type: ignore[union-attr]
+    search = open_index(index / "search-documents")
+    assert search is not None
+    assert set(search.sources_at(np.flatnonzero(search.alive))) == {"seed.txt"}
 
 
 def test_unchanged_rerun_keeps_the_search_index_as_it_is(tmp_path: Path, embeddings) -> None:  # type: ignore[no-untyped-def]
@@ -151,8 +153,9 @@ def test_indexes_of_earlier_versions_are_rebuilt_and_their_files_removed(
     embeddings,  # type: ignore[no-untyped-def]
 ) -> None:
     """Earlier versions kept BM25 alone in keyword-<collection>/, then a bm25s index with
-    the vectors in search-<collection>/ (fields.json, vectors.npy, words/, pairs/), rebuilt
-    whole after each change: either is rebuilt on first search, and its files go."""
+    the vectors in search-<collection>/ (fields.json, vectors.npy, words/, pairs/), then
+    segments over a shared vocabulary (state.json of format 3, terms files): each is rebuilt
+    on first search, and its files go."""
     folder, index = tmp_path / "docs", tmp_path / "idx"
     _docs(folder)
     ingest.ingest([folder], settings=IndexSettings(index_dir=index), embeddings=embeddings)
@@ -162,19 +165,22 @@ def test_indexes_of_earlier_versions_are_rebuilt_and_their_files_removed(
     (search / "words").mkdir(parents=True)
     (search / "fields.json").write_text('{"stamp": "x", "ids": []}')
     np.save(search / "vectors.npy", np.zeros((0, 384), dtype=np.float32))
-    assert SearchIndex.load(search) is None  # not an index of this version
+    (search / "words-0123.terms").write_text("rare\nearth\n")
+    (search / "state.json").write_text('{"format": 3, "token": "t", "stamp": "x", "segments": []}')
+    assert open_index(search) is None  # not an index of this version
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
     assert not (index / "keyword-documents").exists()
-    assert not any((search / name).exists() for name in ("fields.json", "vectors.npy", "words"))
+    old = ("fields.json", "vectors.npy", "words", "words-0123.terms")
+    assert not any((search / name).exists() for name in old)
     assert_search_index_matches_chroma(index)
 
 
-def test_similarities_are_cosines_and_masks_pick_their_chunks() -> None:
+def test_similarities_are_cosines_and_masks_pick_their_chunks(tmp_path: Path) -> None:
     """Vectors of any length are stored as unit rows, so a dot product is the cosine; the
     publisher and source masks compare codes, and a name the index lacks matches nothing."""
-    index = SearchIndex.build(
-        "stamp",
+    index = build(
+        tmp_path,
         ["a", "b", "c"],
         ["apples and pears", "boats in the harbour", "apples on boats"],
         [
@@ -182,14 +188,17 @@ def test_similarities_are_cosines_and_masks_pick_their_chunks() -> None:
             {"source": "y.txt", "publisher": "Weekly"},
             {"source": "x.txt"},
         ],
-        [[3.0, 4.0], [0.0, 2.0], [0.0, 0.0]],
+        np.array([[3.0, 4.0], [0.0, 2.0], [0.0, 0.0]]),
     )
-    np.testing.assert_allclose(index.similarities(np.array([10.0, 0.0])), [0.6, 0.0, 0.0])
-    np.testing.assert_allclose(index.similarities(np.array([0.0, 0.5])), [0.8, 1.0, 0.0])
+    at = index.positions_of(["a", "b", "c"])
+    np.testing.assert_allclose(index.similarities(np.array([10.0, 0.0]))[at], [0.6, 0.0, 0.0])  # type: ignore[index]
+    np.testing.assert_allclose(index.similarities(np.array([0.0, 0.5]))[at], [0.8, 1.0, 0.0])  # type: ignore[index]
     assert index.publisher_names() == ["Daily", "Weekly"]
-    assert index.publisher_mask("Weekly").tolist() == [False, True, False]
-    assert index.publisher_mask("Monthly").tolist() == [False, False, False]
-    assert index.source_mask(["x.txt", "z.txt"]).tolist() == [True, False, True]
+    assert index.publisher_mask("Weekly")[at].tolist() == [False, True, False]
+    assert index.publisher_mask("Monthly")[at].tolist() == [False, False, False]
+    assert index.source_mask(["x.txt", "z.txt"])[at].tolist() == [True, False, True]
+    assert index.ids_at(at) == ["a", "b", "c"]
+    assert index.positions_of(["b", "nope"]).tolist() == [at[1], -1]
 
 
 @pytest.mark.parametrize("damage", ["truncated", "other rows"])
@@ -208,7 +217,32 @@ def test_a_damaged_vectors_file_is_rebuilt_on_first_search(
         vectors.write_bytes(b"")
     else:
         np.save(vectors, np.ones((2, 384), dtype=np.float32))
-    assert SearchIndex.load(index / "search-documents") is None
+    assert open_index(index / "search-documents") is None
     assistant = Assistant(Settings(index_dir=index), embeddings=embeddings)
     assert assistant.retrieve("Etna ash Catania", k=1)[0].source == "volcano.md"
     assert_search_index_matches_chroma(index)
+
+
+def test_common_terms_kept_between_searches_give_the_same_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A term in many chunks keeps its part of the scores for the next search: the next
+    search (sharing some terms, words and pairs alike) scores exactly as an index with nothing
+    kept; the memory kept stays within its budget, the least recently used going first."""
+    import ingest.search_index as search_index
+    from ingest.postings import term_keys
+
+    texts = ["rare earth plant in malaysia", "rare earth protest", "tide in venice", "earth"]
+    ids = [f"c{i}" for i in range(len(texts))]
+    monkeypatch.setattr(search_index, "COMMON_ROWS", 0)  # every term counts as common
+    kept = build(tmp_path / "kept", ids, texts, [{}] * 4, None)
+    for query in ["rare earth", "earth tide", "rare earth plant", "venice tide"]:
+        fresh = build(tmp_path / query.replace(" ", "-"), ids, texts, [{}] * 4, None)
+        for got, want in zip(kept.scores(query), fresh.scores(query), strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=query)
+    assert kept.common.get(("words", int(term_keys(["earth"])[0]))) is not None
+    monkeypatch.setattr(search_index, "COMMON_BYTES", 40)  # room for about one term
+    small = build(tmp_path / "small", ids, texts, [{}] * 4, None)
+    small.scores("rare earth tide")
+    assert small.common._bytes <= 40 and len(small.common._items) >= 1
+    assert small.common.get(("words", int(term_keys(["rare"])[0]))) is None

@@ -154,6 +154,76 @@ def test_ingest_answer_list_and_delete_through_a_chroma_server(
         )
 
 
+def test_a_server_gives_the_passages_an_embedded_index_of_the_same_documents_gives(
+    chroma_server: Server,
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    """The same documents ingested into a server and into an embedded index: every question
+    (publishers, a date, clauses, filters) gets the same passages in the same order, the
+    server's client searching with the server's own nearest-neighbour search and keeping no
+    vector, the embedded one with the vectors in memory."""
+    from .test_retrieval import QUESTIONS, write_articles
+
+    folder = tmp_path / "news"
+    folder.mkdir()
+    write_articles(folder)
+    served = Settings(chroma_url=chroma_server.url, index_dir=tmp_path / "client")
+    embedded = Settings(index_dir=tmp_path / "embedded")
+    for settings in (served, embedded):
+        assert ingest.ingest([folder], settings=settings, embeddings=embeddings).ok
+    client = Assistant(served, embeddings=embeddings)
+    local = Assistant(embedded, embeddings=embeddings)
+    assert client.index.search_index().dimension == 0  # no vector kept
+    assert local.index.search_index().dimension > 0
+    for question, filters in QUESTIONS:
+        a = client.retrieve(question, k=5, filters=filters)
+        b = local.retrieve(question, k=5, filters=filters)
+        assert b and [(p.id, p.text) for p in a] == [(p.id, p.text) for p in b], question
+        assert [p.score for p in a] == pytest.approx([p.score for p in b], abs=1e-5)
+
+
+def test_a_keyword_candidate_beyond_the_servers_nearest_is_taken_as_near_as_the_farthest(
+    chroma_server: Server,
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server's client fetches no vector, so a chunk found by its words but not among the
+    ``DENSE_POOL`` nearest gets the farthest of those as its similarity: an upper bound (a
+    nearer chunk would have been returned). The nearest keep their exact cosines."""
+    import numpy as np
+
+    from qa import retrieval
+
+    from .test_retrieval import write_articles
+
+    monkeypatch.setattr(retrieval, "DENSE_POOL", 2)
+    folder = tmp_path / "news"
+    folder.mkdir()
+    write_articles(folder)
+    settings = Settings(chroma_url=chroma_server.url, index_dir=tmp_path / "client")
+    ingest.ingest([folder], settings=settings, embeddings=embeddings)
+    client = Assistant(settings, embeddings=embeddings)
+    question = "Part ZX-4471, and the bridge repair crews"
+    found = client.retrieve(question, k=6)
+    every = client.index.collection.get(include=["documents"])
+    texts = dict(zip(every["ids"], every["documents"] or [], strict=True))
+    q = np.array(embeddings.embed_query(question))
+    vectors = np.array(embeddings.embed_documents(list(texts.values())))
+    norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(q)
+    cosines = dict(zip(texts, vectors @ q / norms, strict=True))
+    nearest = sorted(cosines, key=cosines.__getitem__)[-2:]
+    floor = min(cosines[i] for i in nearest)
+    assert len({p.id for p in found} - set(nearest)) >= 2  # found by their words alone
+    for p in found:
+        assert p.similarity is not None
+        if p.id in nearest:
+            assert p.similarity == pytest.approx(cosines[p.id], abs=1e-4)
+        else:
+            assert p.similarity == pytest.approx(floor, abs=1e-4) and p.similarity >= cosines[p.id]
+
+
 def test_answering_before_anything_was_ingested_names_the_missing_collection(
     chroma_server: Server,
     tmp_path: Path,
