@@ -192,18 +192,22 @@ def test_the_gate_asks_the_model_unless_no_sentence_is_even_remotely_likely(
 ) -> None:
     """A paraphrase shares few words with its answer ("Environmental regulations and high
     costs remain major obstacles to rapid implementation"): the quoted answer refuses it, but
-    its best sentence clears the gate's lower bar, so the model is asked."""
+    its best sentence (0.037 likely) clears a gate bar below that, so the model is asked; at
+    the fitted default (0.08) it does not (docs/calibration.md)."""
     paraphrase = "What's standing in the way of implementing these deals quickly?"
     llm_server.default = lambda body: Reply(
         "Environmental regulations and high costs remain major obstacles [1]."
     )
     quoted = make(llm_server, seed_assistant, answer_mode="extractive").ask(paraphrase)
     assert quoted.refused and llm_server.requests == []
-    a = make(llm_server, seed_assistant).ask(paraphrase)
+    # the cited rows' bar (0.04) would give way to the quote, which refuses: only the gate here
+    a = make(llm_server, seed_assistant, llm_gate_threshold=0.02, llm_cited_threshold=0).ask(
+        paraphrase
+    )
     assert len(llm_server.requests) == 1 and a.mode == "llm" and not a.refused
     assert a.citations and "high costs" in a.citations[0].quote
-    strict = make(llm_server, seed_assistant, llm_gate_threshold=0.5).ask(paraphrase)
-    assert len(llm_server.requests) == 1 and strict.notice == GATED_NOTICE
+    gated = make(llm_server, seed_assistant).ask(paraphrase)
+    assert len(llm_server.requests) == 1 and gated.refused and gated.notice == GATED_NOTICE
 
 
 def test_a_follow_up_sends_the_history_and_searches_the_rewritten_question(
