@@ -12,6 +12,11 @@ The sample: 200 dev-split queries, null ones included, drawn once with a fixed s
 The paper's GPT-4 with retrieved chunks scored 0.56 on the looser score (Tang & Yang 2024).
 
     python -m bench.multihop_answers [--work-dir DIR] [--sample 200] [--modes llm extractive]
+    python -m bench.multihop_answers --replay out/multihop-answers/answers-llm.jsonl
+
+``--replay`` asks the queries of an earlier run's answers file again, the model's replies
+recorded there coming back instead of the model's (bench/replay_replies.py): a change to the
+gate or the check measured in a minute. Valid while what the model is shown is unchanged.
 
 Building the index takes ~10 minutes on 2 cores (kept in the work dir); each model answer
 ~10 s on 2 quiet cores.
@@ -33,6 +38,7 @@ import ingest
 from qa import Answer, Assistant, Settings
 
 from .multihop_data import is_dev, queries, write_articles
+from .replay_replies import RecordedReplies
 
 SEED = 20231130
 REFUSAL_AS = "insufficient information."
@@ -70,13 +76,23 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["llm", "extractive"])
     parser.add_argument("--top-k", type=int, help="passages an answer draws on (QA_TOP_K)")
     parser.add_argument("--timeout", type=float, default=600, help="QA_LLM_TIMEOUT here")
+    parser.add_argument("--replay", type=Path, help="an answers file whose replies to reuse")
     args = parser.parse_args()
+    recorded = None
+    if args.replay:
+        then = [json.loads(line) for line in args.replay.read_text(encoding="utf-8").splitlines()]
+        recorded = RecordedReplies(replies={r["query"]: r["reply"] for r in then if r["reply"]},
+                                   queries={})  # fmt: skip
+        args.modes = ["llm"]
 
     index_dir = args.work_dir / "index"
     if not (index_dir / "records.sqlite").exists():
         write_articles(args.work_dir / "articles")
         ingest.ingest([args.work_dir / "articles"], settings=Settings(index_dir=index_dir))
     chosen = sample(args.sample)
+    if recorded is not None:
+        asked = {r["query"] for r in then}
+        chosen = [q for q in chosen if q["query"] in asked]
     kinds = sorted({q["question_type"] for q in chosen})
     print(
         f"{len(chosen)} dev queries: "
@@ -87,8 +103,8 @@ def main() -> None:
         overrides: dict[str, Any] = {"answer_mode": mode, "llm_timeout": args.timeout}
         if args.top_k:
             overrides["top_k"] = args.top_k
-        assistant = Assistant(Settings(index_dir=index_dir, **overrides))
-        out = args.work_dir / f"answers-{mode}.jsonl"
+        assistant = Assistant(Settings(index_dir=index_dir, **overrides), chat_model=recorded)
+        out = args.work_dir / f"answers-{mode}{'-replayed' if recorded else ''}.jsonl"
         by_kind: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
         started = time.perf_counter()
         fell_back = 0

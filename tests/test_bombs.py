@@ -171,6 +171,26 @@ def test_the_worker_is_capped_in_memory_and_time_and_replaced_after(tmp_path: Pa
     assert _peak_mb() - before < 50
 
 
+def test_a_process_holding_many_files_still_starts_and_reads_with_a_worker() -> None:
+    """The chat server (or a long test session) may hold over a thousand descriptors when a
+    worker starts; its pipes then lie past select()'s limit of 1023, which once made every
+    upload of a PDF fail with "the file reader could not start"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1200
+    if soft < want <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= want, "cannot open enough files"
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        assert max(held) > 1023
+        with Reader() as reader:
+            assert "Harbour dues rose" in reader.extract(".html", GOOD_HTML, 10**6).text
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_ingestion_reports_the_bomb_and_ingests_the_rest(
     docx_bomb: Path, tmp_path: Path, embeddings: Any
 ) -> None:

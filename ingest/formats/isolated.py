@@ -12,7 +12,7 @@ restarts when a good but large file left it big, and ends with the ``Reader``.
 
 Text and Markdown are read in this process: decoding grows a file at most fourfold and their
 front matter is bounded (``plain``). Not handled: Windows (the replies are awaited with
-``select`` on a pipe, and the cap is ``RLIMIT_AS``; both are POSIX only).
+``poll`` on a pipe, and the cap is ``RLIMIT_AS``; both are POSIX only).
 
 The worker is started without ``ingest/__init__`` (which loads the index and the model): it
 imports ``ingest.formats`` alone, and the messages are length-prefixed JSON, never pickles.
@@ -27,6 +27,7 @@ import select
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +52,7 @@ class Reader:
         self.memory = int(memory_mb * 2**20)
         self.timeout = timeout
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None  # the worker's, kept to say why it failed
         self._started_rss = 0
 
     def extract(self, suffix: str, data: bytes, max_bytes: int) -> Extracted:
@@ -107,23 +109,44 @@ class Reader:
         if self._proc is None or self._proc.poll() is not None:
             self._stop()
             package = Path(__file__).resolve().parent.parent
+            # A file, not a pipe: a parser's warnings must never fill it and block the worker.
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in _stop)
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, str(package), str(self.memory)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                stderr=self._stderr,
                 env={**os.environ, "PYTHONSAFEPATH": "1"},
             )
             assert self._proc.stdout is not None
             try:
                 hello = json.loads(_receive(self._proc.stdout, time.monotonic() + 120))
             except (OSError, EOFError, ValueError, TimeoutError):
+                said = self._said()
                 code = self._stop()
-                raise LoadError(f"the file reader could not start (exit status {code})") from None
+                raise LoadError(
+                    f"the file reader could not start (exit status {code})"
+                    + (f": {said}" if said else "")
+                ) from None
             self._started_rss = int(hello["rss"])
         return self._proc
 
+    def _said(self, limit: int = 2000) -> str:
+        """The end of what the worker wrote to stderr (a traceback's last lines)."""
+        if self._stderr is None:
+            return ""
+        with contextlib.suppress(OSError):
+            self._stderr.flush()
+            size = self._stderr.seek(0, os.SEEK_END)
+            self._stderr.seek(max(0, size - limit))
+            return self._stderr.read().decode("utf-8", "replace").strip()
+        return ""
+
     def _stop(self) -> int | None:
         proc, self._proc = self._proc, None
+        stderr, self._stderr = self._stderr, None
+        if stderr is not None:
+            stderr.close()
         if proc is None:
             return None
         if proc.poll() is None:
@@ -160,13 +183,17 @@ def _receive(stream: IO[bytes], deadline: float) -> bytes:
     """One length-prefixed message; TimeoutError past ``deadline``, EOFError when the other
     side is gone."""
     fd = stream.fileno()
+    # poll, not select: select fails on descriptors past 1023, and a long-lived process (the
+    # chat server, a test session) may well hold that many files when it starts a worker.
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
     buffer = bytearray()
     need = _LENGTH.size
     length: int | None = None
     while True:
         while len(buffer) < need:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not waiting.poll(left * 1000):
                 raise TimeoutError
             chunk = os.read(fd, min(need - len(buffer), 1 << 20))
             if not chunk:
