@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -468,6 +469,11 @@ class Index:
                         self._commit()
         finally:
             self.records.close()
+            # The search index maps every array of every segment, a file descriptor each;
+            # this object is in a cycle with its vector store, so it waits for the garbage
+            # collector: let the maps go now (a busy server ran out of descriptors).
+            with self._search_lock:
+                self._search_index = None
 
     def __enter__(self) -> Index:
         return self
@@ -481,7 +487,9 @@ class IndexChroma(Chroma):
 
     def __init__(self, index: Index, **kwargs: Any):
         super().__init__(**kwargs)
-        self._index = index
+        # A weak reference: the index owns this store, and a cycle would keep a dropped
+        # index (its maps, a descriptor each) until the garbage collector runs.
+        self._index = weakref.proxy(index)
 
     def similarity_search_by_vector_with_relevance_scores(
         self,
