@@ -246,3 +246,43 @@ def test_common_terms_kept_between_searches_give_the_same_scores(
     small.scores("rare earth tide")
     assert small.common._bytes <= 40 and len(small.common._items) >= 1
     assert small.common.get(("words", int(term_keys(["rare"])[0]))) is None
+
+
+def _maps_of(folder: Path) -> int:
+    """This process's open descriptors on the search index's files under ``folder`` (a
+    mapped array holds one; Chroma's own files are Chroma's business)."""
+    fds = Path("/proc/self/fd")
+    held = 0
+    for fd in fds.iterdir():
+        try:
+            held += str(folder / "search-documents") in str(fd.readlink())
+        except OSError:
+            continue  # closed while listed
+    return held
+
+
+def test_ingestion_and_a_dropped_assistant_let_the_search_index_maps_go(
+    tmp_path: Path,
+    embeddings,  # type: ignore[no-untyped-def]
+) -> None:
+    """The search index maps each array of each segment (a descriptor each). A busy server
+    once held the maps of every index it had dropped until the garbage collector ran, and
+    ran past select()'s 1,023 descriptors."""
+    import gc
+
+    folder, index = tmp_path / "docs", tmp_path / "idx"
+    settings = Settings(index_dir=index, answer_mode="extractive")
+    _docs(folder)
+    gc.disable()  # what is let go must go when dropped, not when collected
+    try:
+        for n in range(3):
+            (folder / "tide.txt").write_text(f"Tide tables\nHigh tide {n} came at noon.\n")
+            ingest.ingest([folder], settings=settings, embeddings=embeddings)
+            assert _maps_of(index) == 0, f"ingestion {n} left its maps open"
+        assistant = Assistant(settings, embeddings=embeddings)
+        assert assistant.ask("When did Mount Etna erupt?").citations
+        assert _maps_of(index) > 0  # the one index in use keeps its maps
+        del assistant
+        assert _maps_of(index) == 0
+    finally:
+        gc.enable()
