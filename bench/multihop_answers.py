@@ -14,6 +14,7 @@ The paper's GPT-4 with retrieved chunks scored 0.56 on the looser score (Tang & 
     python -m bench.multihop_answers [--work-dir DIR] [--sample 200] [--modes llm extractive]
     python -m bench.multihop_answers --replay out/multihop-answers/answers-llm.jsonl
 
+``--resume`` keeps the answers a stopped run already wrote and asks only the rest.
 ``--replay`` asks the queries of an earlier run's answers file again, the model's replies
 recorded there coming back instead of the model's (bench/replay_replies.py): a change to the
 gate or the check measured in a minute. Valid while what the model is shown is unchanged.
@@ -63,10 +64,40 @@ def accurate(answer: Answer, gold: str, null: bool) -> bool:
     return bool(target) and re.search(rf"(?<!\S){re.escape(target)}(?!\S)", _words(answer.text))
 
 
-def loose(answer: Answer, gold: str) -> bool:
+def loose(text: str, refused: bool, gold: str) -> bool:
     """qa_evaluate.py's has_intersection on lower-cased text."""
-    said = REFUSAL_AS if answer.refused else answer.text.lower()
+    said = REFUSAL_AS if refused else text.lower()
     return bool(set(said.split()) & set(gold.lower().split()))
+
+
+def record(q: dict[str, Any], a: Answer) -> dict[str, Any]:
+    """One answer as the answers file keeps it (its reply and passages, for a replay)."""
+    return {
+        "query": q["query"],
+        "type": q["question_type"],
+        "gold": q["answer"],
+        "answer": a.text,
+        "refused": a.refused,
+        "mode": a.mode,
+        "notice": a.notice,
+        "right": bool(accurate(a, q["answer"], q["question_type"] == "null_query")),
+        "reply": a.reply,
+        "passages": [asdict(p) for p in a.passages],
+    }
+
+
+def kept(path: Path) -> dict[str, dict[str, Any]]:
+    """The answers an earlier run wrote to ``path`` (a stopped run's complete lines)."""
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # the line a stopped run was writing
+        out[row["query"]] = row
+    return out
 
 
 def main() -> None:
@@ -77,6 +108,9 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, help="passages an answer draws on (QA_TOP_K)")
     parser.add_argument("--timeout", type=float, default=600, help="QA_LLM_TIMEOUT here")
     parser.add_argument("--replay", type=Path, help="an answers file whose replies to reuse")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the answers already in the answers file"
+    )
     args = parser.parse_args()
     recorded = None
     if args.replay:
@@ -108,35 +142,26 @@ def main() -> None:
         by_kind: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
         started = time.perf_counter()
         fell_back = 0
+        earlier = kept(out) if args.resume else {}
+        new = 0  # answers asked in this run
+        # The kept answers are written first, so that stopping again loses none of them.
+        ordered = sorted(chosen, key=lambda q: q["query"] not in earlier)
         with out.open("w", encoding="utf-8") as f:
-            for i, q in enumerate(chosen, 1):
-                kind = q["question_type"]
-                a = assistant.ask(q["query"])
-                fell_back += mode == "llm" and a.mode != "llm"
-                right = bool(accurate(a, q["answer"], kind == "null_query"))
-                by_kind[kind].append((right, loose(a, q["answer"])))
-                f.write(
-                    json.dumps(
-                        {
-                            "query": q["query"],
-                            "type": kind,
-                            "gold": q["answer"],
-                            "answer": a.text,
-                            "refused": a.refused,
-                            "mode": a.mode,
-                            "notice": a.notice,
-                            "right": right,
-                            # for replaying the check offline on the same replies
-                            "reply": a.reply,
-                            "passages": [asdict(p) for p in a.passages],
-                        },
-                        ensure_ascii=False,
-                    )
+            for i, q in enumerate(ordered, 1):
+                row = earlier.get(q["query"])
+                if row is None:
+                    row = record(q, assistant.ask(q["query"]))
+                    new += 1
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()  # a stopped run keeps what it answered (--resume)
+                fell_back += mode == "llm" and row["mode"] != "llm"
+                right = bool(row["right"])
+                by_kind[row["type"]].append(
+                    (right, loose(row["answer"], row["refused"], q["answer"]))
                 )
-                f.write("\n")
                 if i % 20 == 0:
                     print(f"  {mode}: {i}/{len(chosen)}", flush=True)
-        seconds = (time.perf_counter() - started) / len(chosen)
+        seconds = (time.perf_counter() - started) / max(1, new)
         assistant.close()
         every = [x for v in by_kind.values() for x in v]
         rows.append((mode, by_kind, every, seconds, fell_back))
