@@ -469,9 +469,8 @@ class Index:
                         self._commit()
         finally:
             self.records.close()
-            # The search index maps every array of every segment, a file descriptor each;
-            # this object is in a cycle with its vector store, so it waits for the garbage
-            # collector: let the maps go now (a busy server ran out of descriptors).
+            # The search index maps every array of every segment, a file descriptor each: a
+            # closed index its caller still holds lets them go now (reopened if searched).
             with self._search_lock:
                 self._search_index = None
 
