@@ -114,8 +114,8 @@ def main() -> None:
     args = parser.parse_args()
     recorded = None
     if args.replay:
-        then = [json.loads(line) for line in args.replay.read_text(encoding="utf-8").splitlines()]
-        recorded = RecordedReplies(replies={r["query"]: r["reply"] for r in then if r["reply"]},
+        then = kept(args.replay)
+        recorded = RecordedReplies(replies={q: r["reply"] for q, r in then.items() if r["reply"]},
                                    queries={})  # fmt: skip
         args.modes = ["llm"]
 
@@ -125,8 +125,7 @@ def main() -> None:
         ingest.ingest([args.work_dir / "articles"], settings=Settings(index_dir=index_dir))
     chosen = sample(args.sample)
     if recorded is not None:
-        asked = {r["query"] for r in then}
-        chosen = [q for q in chosen if q["query"] in asked]
+        chosen = [q for q in chosen if q["query"] in then]
     kinds = sorted({q["question_type"] for q in chosen})
     print(
         f"{len(chosen)} dev queries: "
