@@ -157,15 +157,20 @@ def grow(index_dir: Path, target: int, b: Base) -> float:
 
 
 def build(work: Path, sizes: list[int]) -> list[Path]:
-    """One index folder per size, each grown from a copy of the one before."""
+    """One index folder per size, each grown from a copy of the one before; a stopped build
+    resumes where it stopped."""
     b = base(work)
     folders, before = [], None
     for size in sorted(sizes):
         folder = work / f"index-{size}"
-        if not (folder / "done").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            if before is not None:
+        done = folder / "done"
+        if not done.exists() or done.read_text().strip() != str(size):
+            # A folder without its own mark is a stopped build of this size: it grows on from
+            # the chunks it holds (``grow`` counts them). A copy carries the smaller size's
+            # mark, so the mark is dropped at once and names the size only when it is reached.
+            if not folder.exists() and before is not None:
                 shutil.copytree(before, folder)
+            done.unlink(missing_ok=True)
             closing = grow(folder, size, b)
             (folder / "done").write_text(f"{size}\n")
             print(f"{folder.name}: search index made on closing in {closing:.0f} s", flush=True)
