@@ -31,7 +31,7 @@ import argparse
 import datetime as dt
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from qa.extractive_model import DEFAULT_PATH, Model
 
 from . import clapnq_data
 from .extractive_data import Question, labeller, questions, seed_index
-from .fitting import auc, fit
+from .fitting import auc, fit, save, with_thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_CASES = ROOT / "tests" / "eval" / "seed_qa.jsonl"
@@ -187,7 +187,7 @@ def fit_model(train: Sequence[Prepared], names: Sequence[str]) -> Model:
         for i, pr in zip(held, probabilities(inner, [train[i] for i in held]), strict=True):
             oof[i] = pr
     refusal, keep = choose_thresholds(train, oof)
-    return fit_weights(train, names).with_thresholds(refusal, keep)
+    return with_thresholds(fit_weights(train, names), refusal, keep)
 
 
 def figures(items: Sequence[Prepared], model: Model) -> dict[str, dict[str, float]]:
@@ -386,16 +386,7 @@ def main() -> None:
         "answering_candidates": n_pos,
         "held_out": {s: {k: round(v, 4) for k, v in f.items()} for s, f in cv["pooled"].items()},
     }
-    model = Model(
-        model.features,
-        model.mean,
-        model.scale,
-        model.weights,
-        model.bias,
-        model.refusal,
-        model.keep,
-        meta,
-    )
+    model = replace(model, meta=meta)
     some = f"folds {sorted(set(args.leave_out))} left out" if args.leave_out else "all"
     print(f"\nfitted on {some}: {len(items)} questions ({n_cands} candidates, {n_pos} answering):")
     print(f"refusal threshold {model.refusal:.3f}, keep threshold {model.keep:.3f}")
@@ -404,7 +395,7 @@ def main() -> None:
     ):
         print(f"  {name:<24} {w:+.3f}")
     if not args.no_write:
-        model.save(args.output)
+        save(model, args.output)
         print(f"written to {args.output}")
     if not args.no_seeds:
         path = args.output if not args.no_write else _temporary(model, args.work_dir)
@@ -417,7 +408,7 @@ def main() -> None:
 
 def _temporary(model: Model, work: Path) -> Path:
     path = work / "extractive_model.json"
-    model.save(path)
+    save(model, path)
     return path
 
 

@@ -37,7 +37,7 @@ from qa.evidence import SentenceVectors
 from qa.support import FEATURES, MODEL_PATH, features, idf_of, numbers
 
 from . import clapnq_data
-from .fitting import auc, fit
+from .fitting import auc, fit, save, with_thresholds
 from .multihop_data import is_dev, queries
 
 CASES = Path(__file__).with_name("calibration") / "citecheck_cases.yaml"
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = fit(x[fitted], y[fitted], FEATURES, sample_weight=weight)
     p = model.probabilities(x)
     threshold = max(THRESHOLDS, key=lambda t: (balanced(p[fitted], y[fitted], t), -t))
-    model = model.with_thresholds(float(threshold), 0.5)
+    model = with_thresholds(model, float(threshold), 0.5)
     weights = dict(zip(FEATURES, np.round(model.weights, 3).tolist(), strict=True))
     print(f"weights {weights}, threshold {threshold}")
     for part, mask in (("fitted on", fitted), ("held out", ~fitted)):
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fitted_on="citecheck_cases.yaml split calibrate; CLAP NQ folds 0-1 (gold vs near "
         "passage); MultiHop-RAG dev (short answers vs facts)",
     )
-    model.save(args.out)
+    save(model, args.out)
     print(f"saved {args.out}")
 
 

@@ -4,12 +4,16 @@ itself and the scores the fitting scripts choose by. Not needed to answer a ques
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from qa.extractive_model import Model
+from qa.extractive_model import VERSION, Model
 
 
 def fit(
@@ -47,9 +51,27 @@ def fit(
     return Model(tuple(features), mean, scale, beta[:-1], float(beta[-1]), 0.5, 0.5)
 
 
-def log_loss(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+def with_thresholds(model: Model, refusal: float, keep: float) -> Model:
+    return replace(model, refusal=refusal, keep=keep)
+
+
+def to_dict(model: Model) -> dict[str, Any]:
+    """The model's file content, as qa/extractive_model.py reads it."""
+    return {
+        "version": VERSION,
+        "features": list(model.features),
+        "mean": [round(float(v), 8) for v in model.mean],
+        "scale": [round(float(v), 8) for v in model.scale],
+        "weights": [round(float(v), 8) for v in model.weights],
+        "bias": round(model.bias, 8),
+        "refusal_threshold": round(model.refusal, 6),
+        "keep_threshold": round(model.keep, 6),
+        **model.meta,
+    }
+
+
+def save(model: Model, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(model), indent=1) + "\n", encoding="utf-8")
 
 
 def auc(positive: Sequence[float], negative: Sequence[float]) -> float:

@@ -47,28 +47,8 @@ class Model:
         z = ((x - self.mean) / self.scale) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": VERSION,
-            "features": list(self.features),
-            "mean": [round(float(v), 8) for v in self.mean],
-            "scale": [round(float(v), 8) for v in self.scale],
-            "weights": [round(float(v), 8) for v in self.weights],
-            "bias": round(self.bias, 8),
-            "refusal_threshold": round(self.refusal, 6),
-            "keep_threshold": round(self.keep, 6),
-            **self.meta,
-        }
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-
-    def with_thresholds(self, refusal: float, keep: float) -> Model:
-        return Model(
-            self.features, self.mean, self.scale, self.weights, self.bias, refusal, keep, self.meta
-        )
-
-
+# The file's keys; bench/fitting.py writes them (``save``).
 _KEYS = ("features", "mean", "scale", "weights", "bias", "refusal_threshold", "keep_threshold")
 
 

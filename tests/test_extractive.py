@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ingest
-from bench.fitting import auc, fit
+from bench.fitting import auc, fit, save
 from qa import Assistant, Passage, Settings, extractive
 from qa.evidence import Row, build
 from qa.extractive_features import FEATURES, candidates, features
@@ -118,7 +118,7 @@ def test_fit_recovers_the_direction_of_a_known_relation() -> None:
 def test_a_model_file_round_trips_and_bad_files_are_refused(tmp_path: Path) -> None:
     m = one_feature_model("coverage", 3.0, refusal=0.4, keep=0.7)
     path = tmp_path / "m.json"
-    m.save(path)
+    save(m, path)
     again = load(path, FEATURES)
     assert again.features == ("coverage",) and (again.refusal, again.keep) == (0.4, 0.7)
     assert again.probabilities(np.array([[1.0]]))[0] == pytest.approx(1 / (1 + np.exp(-3)))
