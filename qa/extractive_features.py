@@ -8,14 +8,15 @@ candidates, and are never quoted.
 Each candidate is described by numbers about the question and it (``FEATURES``): its
 passage's place in the retrieval (rank, fused score, embedding similarity), the share of the
 question's words it covers, each weighted by its rarity among the candidates (in the
-sentence, its neighbours, its heading, its passage, the document's title), adjacent word
-pairs of the question found in it, answer-type cues (qa/answer_types.py), its position,
-and length. Which of these count and how much is fitted (bench/fit_extractive.py), not set here.
+sentence, its heading, its passage, the document's title), and its length. How much each
+counts is fitted (bench/fit_extractive.py), not set here. Features whose loss moved no
+held-out figure were dropped (docs/calibration.md): answer-type cues ("how many" wants a
+number, English word lists), the question's word pairs, the neighbours' coverage, the
+sentence's position.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections import Counter
@@ -26,7 +27,6 @@ import numpy as np
 
 from ingest.text import is_heading, sentence_spans, terms
 
-from . import answer_types
 from .injection import is_instruction
 from .types import Passage
 
@@ -55,13 +55,7 @@ FEATURES = (
     "title_coverage",
     "coverage",  # of the question's most telling words, by the sentence (heading: half)
     "coverage_gap",  # minus the best candidate's
-    "passage_best_gap",  # minus the best coverage among its passage's sentences
-    "neighbour_coverage",  # the best of the sentences before and after it
     "density",  # share of the sentence's words that are the question's
-    "pair_share",  # adjacent word pairs of the question found adjacent in the sentence
-    "type_present",  # the question wants a kind of answer (a number, a name ...) and it has one
-    "type_missing",  # it wants one and the sentence has none
-    "position",  # log(1 + place of the sentence in its passage)
     "length",  # log(words)
     "anaphoric",  # quoted with the sentence before it
 )
@@ -71,15 +65,12 @@ FEATURES = (
 class Candidate:
     passage: Passage
     rank: int  # of its passage among those retrieved, 0 = the best
-    position: int  # of the sentence in its passage, 0 = the first
     start: int  # offsets of the quote in the source text: the sentence, with the one before
     end: int  # it when it opens with a pronoun that points back ("These are ...")
     text: str  # the quote
     sentence: str  # the sentence alone
     terms: frozenset[str]  # of the sentence
-    pairs: frozenset[tuple[str, str]]  # adjacent terms of the sentence
     context: frozenset[str] = frozenset()  # terms of the heading the sentence stands under
-    neighbours: tuple[frozenset[str], ...] = ()  # terms of the sentences before and after
     anaphoric: bool = False  # quoted with the sentence before it
 
 
@@ -87,10 +78,6 @@ class Candidate:
 class Candidates:
     items: list[Candidate]
     skipped: int  # sentences addressed to an assistant or reader, left out
-
-
-def _pairs(words: list[str]) -> frozenset[tuple[str, str]]:
-    return frozenset(itertools.pairwise(words))
 
 
 def candidates(passages: Sequence[Passage]) -> Candidates:
@@ -127,17 +114,12 @@ def candidates(passages: Sequence[Passage]) -> Candidates:
                 Candidate(
                     passage=p,
                     rank=rank,
-                    position=i,
                     start=p.start + quote_start,
                     end=p.start + b,
                     text=p.text[quote_start:b],
                     sentence=texts[i],
                     terms=frozenset(words[i]),
-                    pairs=_pairs(words[i]),
                     context=heading,
-                    neighbours=tuple(
-                        frozenset(words[j]) for j in (i - 1, i + 1) if 0 <= j < len(spans)
-                    ),
                     anaphoric=joined,
                 )
             )
@@ -154,7 +136,6 @@ class _Asked:
     rarity among the candidates, and the passages' best similarity and score."""
 
     terms: frozenset[str]
-    pairs: frozenset[tuple[str, str]]
     idf: dict[str, float]
     cover_total: float  # of the question's most telling words
     all_total: float  # of all its words
@@ -162,8 +143,6 @@ class _Asked:
     titles: dict[int, set[str]]
     top_similarity: float
     top_score: float
-    kind: str | None  # of answer wanted
-    known: frozenset[str]  # the question's words, lower-cased
 
     def cover(self, found: set[str] | frozenset[str], total: float | None = None) -> float:
         weight = self.cover_total if total is None else total
@@ -181,7 +160,6 @@ def _asked(question: str, cands: Sequence[Candidate]) -> _Asked:
         passage_terms.setdefault(id(c.passage), set()).update(c.terms | c.context)
     return _Asked(
         terms=frozenset(words),
-        pairs=_pairs(words),
         idf=idf,
         cover_total=sum(top[:_COVER_TERMS]) or 1.0,
         all_total=sum(top) or 1.0,
@@ -189,8 +167,6 @@ def _asked(question: str, cands: Sequence[Candidate]) -> _Asked:
         titles={k: set(terms(p.title)) for k, p in passages.items()},
         top_similarity=max(p.closeness for p in passages.values()),
         top_score=max(p.score for p in passages.values()),
-        kind=answer_types.wanted(question),
-        known=frozenset(w.lower() for w in re.findall(r"\w+", question)),
     )
 
 
@@ -205,20 +181,16 @@ def features(question: str, cands: Sequence[Candidate]) -> np.ndarray:
          for c in cands],
         1.0,
     )  # fmt: skip
-    best_in_passage: dict[int, float] = {}
-    for c, v in zip(cands, coverage, strict=True):
-        best_in_passage[id(c.passage)] = max(best_in_passage.get(id(c.passage), 0.0), v)
     for row, (c, cov) in enumerate(zip(cands, coverage, strict=True)):
-        values = _values(q, c, float(cov), float(coverage.max()), best_in_passage[id(c.passage)])
+        values = _values(q, c, float(cov), float(coverage.max()))
         x[row] = [values[name] for name in FEATURES]
     return x
 
 
-def _values(q: _Asked, c: Candidate, cov: float, best: float, best_here: float) -> dict[str, float]:
+def _values(q: _Asked, c: Candidate, cov: float, best: float) -> dict[str, float]:
     p = c.passage
     found = q.terms & c.terms
     mentioned = q.passage_terms[id(p)]
-    has_kind = q.kind is not None and answer_types.has_kind(q.kind, c.sentence, q.known)
     return {
         "question_terms": math.log1p(len(q.terms)),
         "top_similarity": q.top_similarity,
@@ -230,13 +202,7 @@ def _values(q: _Asked, c: Candidate, cov: float, best: float, best_here: float) 
         "title_coverage": q.cover(q.terms & q.titles[id(p)], q.all_total),
         "coverage": cov,
         "coverage_gap": cov - best,
-        "passage_best_gap": cov - best_here,
-        "neighbour_coverage": max((q.cover(q.terms & n) for n in c.neighbours), default=0.0),
         "density": len(found) / len(c.terms) if c.terms else 0.0,
-        "pair_share": len(q.pairs & c.pairs) / len(q.pairs) if q.pairs else 0.0,
-        "type_present": float(q.kind is not None and has_kind),
-        "type_missing": float(q.kind is not None and not has_kind),
-        "position": math.log1p(c.position),
         "length": math.log(max(1, len(c.sentence.split()))),
         "anaphoric": float(c.anaphoric),
     }
