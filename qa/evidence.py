@@ -62,9 +62,6 @@ class Evidence:
         """How likely the best row is to answer: what the refusal gate reads."""
         return self.rows[0].probability if self.rows else 0.0
 
-    def by_id(self, n: int) -> Row | None:
-        return self.shown[n - 1] if 1 <= n <= len(self.shown) else None
-
 
 def build(question: str, passages: Sequence[Passage], model: Model, budget: int) -> Evidence:
     """The table of ``passages`` for ``question``, showing rows up to ``budget`` characters."""

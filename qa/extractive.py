@@ -24,7 +24,7 @@ from pathlib import Path
 from .evidence import Evidence, Row
 from .extractive_features import FEATURES
 from .extractive_model import DEFAULT_PATH, Model, load
-from .types import Citation, Passage
+from .types import Answer, Citation, Passage
 
 REFUSAL_TEXT = "The documents do not answer this question."
 SKIPPED_NOTICE = (
@@ -32,14 +32,6 @@ SKIPPED_NOTICE = (
     "instructions”); such sentences are never quoted as an answer."
 )
 _REDUNDANT = 0.8  # word overlap (Jaccard) above which a sentence repeats a chosen one
-
-
-@dataclass(frozen=True)
-class Extracted:
-    text: str  # with [n] markers, or REFUSAL_TEXT
-    citations: list[Citation]
-    refused: bool
-    notice: str  # "" unless a sentence addressed to the assistant was passed over
 
 
 def load_model(path: Path | None = None) -> Model:
@@ -119,27 +111,28 @@ def compose(chosen: Sequence[Row]) -> tuple[str, list[Citation]]:
     if not chosen:
         return REFUSAL_TEXT, []
     citations = [
-        Citation(
-            n=i,
-            source=q.passage.source,
-            quote=q.text(),
-            start=q.start,
-            end=q.end,
-            page=q.passage.page,
-            score=round(q.probability, 4),
-            title=q.passage.title,
-        )
+        Citation(i, q.passage.source, q.text(), q.start, q.end, q.passage.page,
+                 round(q.probability, 4), q.passage.title)
         for i, q in enumerate(_quotes(chosen), 1)
-    ]
+    ]  # fmt: skip
     return " ".join(f"{c.quote} [{c.n}]" for c in citations), citations
 
 
 def answer(
-    evidence: Evidence, model: Model, *, max_sentences: int = 3, refusal: float | None = None
-) -> Extracted:
-    """The extractive answer from the evidence table; ``refusal`` overrides the model's
-    refusal threshold."""
+    evidence: Evidence,
+    model: Model,
+    *,
+    max_sentences: int = 3,
+    refusal: float | None = None,
+    notice: str = "",
+) -> Answer:
+    """The extractive answer from the evidence table, after ``notice`` (why it is quoted);
+    ``refusal`` overrides the model's refusal threshold."""
     threshold = model.refusal if refusal is None else refusal
     chosen = choose(evidence.rows, threshold, model.keep, max_sentences)
     text, citations = compose(chosen)
-    return Extracted(text, citations, not chosen, SKIPPED_NOTICE if evidence.skipped else "")
+    notice = " ".join(n for n in (notice, SKIPPED_NOTICE if evidence.skipped else "") if n)
+    return Answer(
+        text, citations, not chosen, "extractive", notice,
+        query=evidence.question, passages=evidence.passages,
+    )  # fmt: skip

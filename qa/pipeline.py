@@ -36,17 +36,10 @@ from .types import Answer, Citation, Passage, Retrieved, Status
 FALLBACK_NOTICE = "The LLM could not answer ({}); this answer is quoted from the documents."
 GATED_NOTICE = "No passage answers this closely enough, so the model was not asked."
 INVALID_NOTICE = "its reply was not in the form asked for"
-# (when a quote replaces the model's answer, when no quote is likely enough either)
-UNSUPPORTED = (
-    "The model's answer is not supported by the documents ({}); this answer is quoted from them.",
-    "The model's answer is not supported by the documents ({}), nor is any quote.",
-)
-UNLIKELY = (
-    "The model's answer cites no sentence likely to answer the question ({}); this answer is "
-    "quoted from the documents.",
-    "The model's answer cites no sentence likely to answer the question ({}), nor is any "
-    "quote likely to.",
-)
+# Why the model's answer is not shown (its sentences follow); then what is shown instead.
+UNSUPPORTED = "The model's answer is not supported by the documents ({})"
+UNLIKELY = "The model's answer cites no sentence likely to answer the question ({})"
+INSTEAD = ("; this answer is quoted from the documents.", ", nor is any quote likely to answer.")
 _SHOWN_CHARS = 200  # of the model's unsupported answer, in the notice
 
 
@@ -213,10 +206,10 @@ def decide(
         said = " ".join(c.claim.text for c in checked)
         if len(said) > _SHOWN_CHARS:
             said = said[: _SHOWN_CHARS - 1].rstrip() + "…"
-        why = UNSUPPORTED if cited < 0 else UNLIKELY
-        found = quote(parts, evidence, why[0].format(f"“{said}”"))
+        why = (UNSUPPORTED if cited < 0 else UNLIKELY).format(f"“{said}”")
+        found = quote(parts, evidence, why + INSTEAD[0])
         if found.refused:
-            found.notice = why[1].format(f"“{said}”")
+            found.notice = why + INSTEAD[1]
         return _with_reply(found, text)
     body, citations = compose(read.verdict, checked)
     return Answer(
@@ -262,20 +255,12 @@ def _with_markers(sentence: str, marks: str) -> str:
 def quote(parts: Parts, evidence: Evidence, notice: str) -> Answer:
     """The answer quoted from the table (a refusal below the extractive threshold)."""
     settings = parts.settings
-    found = extractive.answer(
+    return extractive.answer(
         evidence,
         parts.extractive,
         max_sentences=settings.max_answer_sentences,
         refusal=settings.refusal_threshold,
-    )
-    return Answer(
-        text=found.text,
-        citations=found.citations,
-        refused=found.refused,
-        mode="extractive",
-        notice=" ".join(n for n in (notice, found.notice) if n),
-        query=evidence.question,
-        passages=evidence.passages,
+        notice=notice,
     )
 
 

@@ -490,7 +490,8 @@ def test_an_answer_no_passage_supports_is_not_shown_but_quoted_instead(
     a = assistant.ask("Who won the 2022 FIFA World Cup final?")
     assert a.mode == "extractive" and a.refused and a.text == REFUSAL_TEXT
     assert a.notice == (
-        f"The model's answer is not supported by the documents (“{made_up}.”), nor is any quote."
+        f"The model's answer is not supported by the documents (“{made_up}.”), nor is any quote "
+        "likely to answer."
     )
 
 
