@@ -144,6 +144,9 @@ def grow(index_dir: Path, target: int, b: Base) -> float:
     settings = ingest.IndexSettings(index_dir=index_dir)
     index = Index(settings, SentenceTransformerEmbeddings())
     count = index.count()
+    # Marked as changing from the start, so that closing makes the search index even when a
+    # stopped build had stored every chunk and stopped while making it.
+    index._changes([])
     made = synthetic(b, count)
     started = time.perf_counter()
     while count < target:
@@ -169,7 +172,10 @@ def build(work: Path, sizes: list[int]) -> list[Path]:
             # the chunks it holds (``grow`` counts them). A copy carries the smaller size's
             # mark, so the mark is dropped at once and names the size only when it is reached.
             if not folder.exists() and before is not None:
-                shutil.copytree(before, folder)
+                copying = folder.with_name(folder.name + ".copying")  # a stopped copy: again
+                shutil.rmtree(copying, ignore_errors=True)
+                shutil.copytree(before, copying)
+                copying.rename(folder)
             done.unlink(missing_ok=True)
             closing = grow(folder, size, b)
             (folder / "done").write_text(f"{size}\n")

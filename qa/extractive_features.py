@@ -12,7 +12,7 @@ sentence, its heading, its passage, the document's title), and its length. How m
 counts is fitted (bench/fit_extractive.py), not set here. Features whose loss moved no
 held-out figure were dropped (docs/calibration.md): answer-type cues ("how many" wants a
 number, English word lists), the question's word pairs, the neighbours' coverage, the
-sentence's position.
+sentence's position, its coverage's gap to the best in its passage.
 """
 
 from __future__ import annotations

@@ -162,7 +162,11 @@ def test_an_instruction_is_never_quoted_even_when_it_matches_best() -> None:
     assert not found.refused
     assert "42" not in found.text and not any(is_instruction(c.quote) for c in found.citations)
     assert "15 megawatts" in found.text
-    assert "never quoted" in found.notice
+    assert found.notice == extractive.SKIPPED_NOTICE
+    # Why the answer is quoted comes first, then what was passed over.
+    why = extractive.answer(build(question, [passage(VORTEX)], m, 1600), m, notice="Why.")
+    assert why.notice == f"Why. {extractive.SKIPPED_NOTICE}"
+    assert (why.mode, why.query, why.text) == ("extractive", question, found.text)
 
 
 def test_a_planted_instruction_in_an_indexed_document_is_skipped(
