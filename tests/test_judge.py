@@ -46,12 +46,12 @@ def test_verdicts_are_read_and_averaged(
             ' {"claim": 2, "supported": true}]}\n```'
         ),
         Reply('{"verdicts": [{"fact": 1, "stated": "yes"}]}'),
-        # uses: two sentences under one marker, then two quotes; an array without numbers for
+        # uses: two sentences under one marker, then one quote; an array without numbers for
         # its three facts
         Reply(
             'Here you go: {"verdicts": [{"claim": 2, "supported": true},'
             ' {"claim": 1, "supported": false, "reason": "about agreements, not uses"},'
-            ' {"claim": 3, "supported": true}, {"claim": 4, "supported": true}]}'
+            ' {"claim": 3, "supported": true}]}'
         ),
         Reply('[{"stated": true}, {"stated": true}, {"stated": false, "reason": "weapons?"}]'),
         # japan-pm: unanswerable, but answered
@@ -63,7 +63,7 @@ def test_verdicts_are_read_and_averaged(
     verdicts = {r.id: r.judge for r in run.results}
     assert [(v["faithfulness"], v["correctness"]) for v in verdicts.values() if v] == [
         (1.0, 1.0),
-        (0.75, pytest.approx(2 / 3)),
+        (pytest.approx(2 / 3), pytest.approx(2 / 3)),
         (1.0, 0.0),
         (None, 1.0),
     ]
@@ -72,7 +72,7 @@ def test_verdicts_are_read_and_averaged(
     assert uses["notes"].startswith("unsupported: “In a major policy shift")
     assert "(about agreements, not uses); not stated: “weapon systems” (weapons?)" in uses["notes"]
     s = run.summary
-    assert (s["judge_faithfulness"], s["judge_correctness"]) == (0.9167, 0.6667)
+    assert (s["judge_faithfulness"], s["judge_correctness"]) == (0.8889, 0.6667)
     assert s["measured_on"]["judge_faithfulness"] == 3 and s["judge_failures"] == 0
     assert run.tags["unanswerable"]["judge_correctness"] == 0.5
 
@@ -94,7 +94,7 @@ def test_verdicts_are_read_and_averaged(
     report = run.to_dict()
     assert "LLM judge: 4 cases judged, no verdict on 0" in terminal(report)
     md = markdown(report, {})
-    assert "## LLM judge" in md and "| `uses` | 0.75 | 0.67 | unsupported:" in md
+    assert "## LLM judge" in md and "| `uses` | 0.67 | 0.67 | unsupported:" in md
     assert "| `china-share` |" not in md.split("## LLM judge")[1].split("##")[0]
     write(report, tmp_path)
     with Image.open(tmp_path / "tags.png") as image:  # two more columns: the judge's
