@@ -19,6 +19,8 @@ while it is written (one at most ``search_files.MAX_SEGMENT`` chunks).
 from __future__ import annotations
 
 import hashlib
+import re
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +117,32 @@ def mapped(path: Path) -> np.ndarray:
     """A saved array, mapped from its file: pages are read as they are used, and shared with
     every process that maps the file. (A plain array over the map: numpy's memmap class costs
     a few microseconds on every slice.)"""
-    return np.asarray(np.load(path, mmap_mode="r"))
+    try:
+        array = np.load(path, mmap_mode="r")
+    except SystemError:
+        # CPython before 3.11.8 can fail an ast parse with "AST constructor recursion depth
+        # mismatch" long after an unrelated error left its counter off (gh-106905), and numpy
+        # reads a file's header with ast.literal_eval; these files are np.save's own.
+        array = _mapped_without_ast(path)
+    return np.asarray(array)
+
+
+_HEADER = re.compile(r"'descr': '([^']+)', 'fortran_order': False, 'shape': \(([\d, ]*)\)")
+
+
+def _mapped_without_ast(path: Path) -> np.ndarray:
+    """The array of a file ``np.save`` wrote (C order), its header read without ast."""
+    with path.open("rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        size = struct.unpack("<H" if major == 1 else "<I", f.read(2 if major == 1 else 4))[0]
+        header = f.read(size).decode("latin1")
+        offset = f.tell()
+    if (m := _HEADER.search(header)) is None:
+        raise ValueError(f"{path}: not an array file this index wrote ({header.strip()})")
+    dtype, shape = np.dtype(m.group(1)), tuple(int(n) for n in m.group(2).split(",") if n.strip())
+    if not np.prod(shape):
+        return np.zeros(shape, dtype)  # an empty file part cannot be mapped
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
 @dataclass(frozen=True)

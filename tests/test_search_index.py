@@ -201,6 +201,32 @@ def test_similarities_are_cosines_and_masks_pick_their_chunks(tmp_path: Path) ->
     assert index.positions_of(["b", "nope"]).tolist() == [at[1], -1]
 
 
+def test_an_index_opens_when_the_interpreter_cannot_parse_array_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython before 3.11.8 can raise "AST constructor recursion depth mismatch" from any ast
+    parse after an unrelated error (gh-106905); numpy parses every array file's header so."""
+    texts = ["apples and pears", "boats in the harbour", "apples on boats", ""]
+    metas = [{"source": "x.txt", "publisher": "Daily"}, {"source": "y.txt"}, {}, {}]
+    vectors = np.array([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]])
+    build(tmp_path, ["a", "b", "c", "d"], texts, metas, vectors)
+    expected = open_index(tmp_path)
+    assert expected is not None
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise SystemError("AST constructor recursion depth mismatch (before=159, after=179)")
+
+    monkeypatch.setattr(np, "load", broken)
+    index = open_index(tmp_path)
+    assert index is not None
+    at, same = index.positions_of(["a", "b", "c", "d"]), expected.positions_of(["a", "b", "c", "d"])
+    np.testing.assert_array_equal(at, same)
+    query = np.array([1.0, 1.0])
+    np.testing.assert_allclose(index.similarities(query), expected.similarities(query))  # type: ignore[arg-type]
+    assert index.publisher_mask("Daily")[at].tolist() == [True, False, False, False]
+    assert index.ids_at(at) == ["a", "b", "c", "d"]
+
+
 @pytest.mark.parametrize("damage", ["truncated", "other rows"])
 def test_a_damaged_vectors_file_is_rebuilt_on_first_search(
     tmp_path: Path,
